@@ -1,0 +1,1001 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * syncookie-agent: stateless SYN cookies of our own design, checked at TC ingress.
+ *
+ * For a protected destination port:
+ *   SYN  -> answer with a SYN-ACK whose ISN is a SipHash cookie (redirected out
+ *           of the interface it came in on), drop the SYN: the kernel keeps no
+ *           state for it.
+ *   ACK  -> if only the listener answers for its 4-tuple, check the cookie
+ *           (current and previous secret, current and previous time slot) and
+ *           hand the kernel a request socket with bpf_sk_assign_tcp_reqsk();
+ *           the kernel then builds the full socket (net/ipv4/syncookies.c,
+ *           cookie_bpf_check()).
+ * Everything else passes untouched. Every decision on a protected port moves
+ * exactly one counter (bpf/syncookie.h, SC_STATS).
+ *
+ * The cookie format is specified in docs/cookie-format.md; lib/cookie.ts is a
+ * bit-exact TypeScript implementation of it.
+ */
+/* vmlinux.h has a typedef named "config", the name of our map: rename it away */
+#define config config___vmlinux
+#include "vmlinux.h"
+#undef config
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_core_read.h>
+#include "syncookie.h"
+
+#if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "the SipHash message words are built for a little-endian target"
+#endif
+
+#define TC_ACT_OK 0
+#define TC_ACT_SHOT 2
+#define ETH_P_IP 0x0800
+#define ETH_P_IPV6 0x86DD
+#define PACKET_HOST 0
+#define CHECKSUM_PARTIAL 3
+#define SC_TCP_LISTEN 10
+#define SC_IPPROTO_TCP 6
+#define SC_NEXTHDR_HOP 0
+#define SC_NEXTHDR_ROUTING 43
+#define SC_NEXTHDR_FRAGMENT 44
+#define SC_NEXTHDR_AUTH 51
+#define SC_NEXTHDR_DEST 60
+#define SC_MAX_EXT_HDRS 8
+#define SC_IP_MF 0x2000
+#define SC_IP_OFFSET 0x1fff
+#define SC_IP_DF 0x4000
+
+#define TCPF_FIN 0x01
+#define TCPF_SYN 0x02
+#define TCPF_RST 0x04
+#define TCPF_ACK 0x10
+#define TCPF_ECE 0x40
+#define TCPF_CWR 0x80
+
+#define TCPOPT_EOL 0
+#define TCPOPT_NOP 1
+#define TCPOPT_MSS 2
+#define TCPOPT_WINDOW 3
+#define TCPOPT_SACK_PERM 4
+#define TCPOPT_TIMESTAMP 8
+#define SC_MAX_OPTLEN 40
+#define SC_MAX_WSCALE 14
+
+#ifndef barrier_var
+#define barrier_var(var) asm volatile("" : "+r"(var))
+#endif
+
+extern int bpf_sk_assign_tcp_reqsk(struct __sk_buff *skb, struct sock *sk,
+				   struct bpf_tcp_req_attrs *attrs, int attrs__sz) __ksym;
+extern void *bpf_cast_to_kern_ctx(void *obj) __ksym;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct sc_config);
+} config SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SC_SECRET_SLOTS);
+	__type(key, __u32);
+	__type(value, struct sc_secret);
+} secrets SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct sc_ports);
+} ports SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct sc_stats);
+} stats SEC(".maps");
+
+/* What the parser learnt about a packet. Addresses and ports stay in network
+ * byte order, exactly as on the wire: the SipHash message is built from them. */
+struct pkt {
+	__u32 l4_off;    /* offset of the TCP header from the Ethernet header */
+	__u32 l3_extra;  /* bytes of IPv4 options or IPv6 extension headers */
+	__u8 v6;
+	__u8 fragment;   /* first fragment of a fragmented datagram */
+	__u8 bad_ext;    /* IPv6: AH or a routing header with segments left */
+	__u8 pad;
+	__be32 saddr[4]; /* IPv4 uses [0] */
+	__be32 daddr[4];
+	struct tcphdr th;
+};
+
+/* TCP options of a SYN (or of a cookie ACK: only the timestamps matter). */
+struct tcp_opts {
+	__u8 buf[64];    /* a copy: bpf_loop over packet memory does not verify */
+	__u32 len;
+	__u32 pos;
+	__u32 tsval;
+	__u32 tsecr;
+	__u16 mss;
+	__u8 wscale;
+	__u8 has_mss;
+	__u8 has_wscale;
+	__u8 sack;
+	__u8 has_ts;
+	__u8 bad;
+};
+
+/* What the listener's network namespace allows (its sysctls, read live). */
+struct netns_opts {
+	__u32 rmem2;     /* net.ipv4.tcp_rmem[2] */
+	__u32 rcvbuf;    /* the listener's sk_rcvbuf */
+	__u8 timestamps;
+	__u8 sack;
+	__u8 window_scaling;
+	__u8 ecn;
+	__u8 syncookies;
+};
+
+enum parse_result {
+	PARSE_TCP,          /* a TCP segment, ports known */
+	PARSE_NOT_OURS,     /* not TCP, or we cannot see the ports: pass, no counter */
+	PARSE_DROP_HEADERS, /* IPv6 chain too long to reach the TCP header */
+};
+
+static __always_inline void count(enum sc_stat s)
+{
+	__u32 k = 0;
+	struct sc_stats *st = bpf_map_lookup_elem(&stats, &k);
+
+	/* per-CPU value: no other CPU writes it, a plain increment is enough */
+	if (st && s < SC_STAT_COUNT)
+		st->counter[s]++;
+}
+
+static __always_inline int port_protected(__u16 port)
+{
+	__u32 k = 0;
+	struct sc_ports *p = bpf_map_lookup_elem(&ports, &k);
+
+	if (!p)
+		return 0;
+	return (p->bits[(port >> 6) & (SC_PORT_WORDS - 1)] >> (port & 63)) & 1;
+}
+
+static __always_inline __u8 tcp_flags(const struct tcphdr *th)
+{
+	return ((const __u8 *)th)[13];
+}
+
+/* ---- parsing --------------------------------------------------------- */
+
+static __always_inline int parse_ipv4(struct __sk_buff *skb, struct pkt *p)
+{
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	struct iphdr *ip = data + sizeof(struct ethhdr);
+	__u32 ihl;
+
+	if ((void *)(ip + 1) > data_end)
+		return PARSE_NOT_OURS;
+	if (ip->version != 4 || ip->protocol != SC_IPPROTO_TCP)
+		return PARSE_NOT_OURS;
+	ihl = ip->ihl * 4;
+	if (ihl < sizeof(*ip))
+		return PARSE_NOT_OURS; /* the kernel drops it (ip_rcv_core) */
+	if (bpf_ntohs(ip->frag_off) & SC_IP_OFFSET)
+		return PARSE_NOT_OURS; /* later fragments carry no TCP header */
+	p->fragment = !!(bpf_ntohs(ip->frag_off) & SC_IP_MF);
+	p->saddr[0] = ip->saddr;
+	p->daddr[0] = ip->daddr;
+	p->l3_extra = ihl - sizeof(*ip);
+	p->l4_off = sizeof(struct ethhdr) + ihl;
+	return PARSE_TCP;
+}
+
+/* Walk hop-by-hop, routing, destination-options, fragment and AH headers to
+ * TCP. A SYN must not get around the program by its shape (xdp_synproxy
+ * could be bypassed with extension headers). */
+static __always_inline int parse_ipv6(struct __sk_buff *skb, struct pkt *p)
+{
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	struct ipv6hdr *ip6 = data + sizeof(struct ethhdr);
+	__u32 off = sizeof(struct ethhdr) + sizeof(*ip6);
+	__u8 nh;
+	int i;
+
+	if ((void *)(ip6 + 1) > data_end)
+		return PARSE_NOT_OURS;
+	if (ip6->version != 6)
+		return PARSE_NOT_OURS;
+	__builtin_memcpy(p->saddr, &ip6->saddr, 16);
+	__builtin_memcpy(p->daddr, &ip6->daddr, 16);
+	p->v6 = 1;
+	nh = ip6->nexthdr;
+
+#pragma unroll
+	for (i = 0; i < SC_MAX_EXT_HDRS; i++) {
+		__u8 h[8];
+
+		if (nh == SC_IPPROTO_TCP)
+			break;
+		if (nh != SC_NEXTHDR_HOP && nh != SC_NEXTHDR_ROUTING && nh != SC_NEXTHDR_DEST &&
+		    nh != SC_NEXTHDR_FRAGMENT && nh != SC_NEXTHDR_AUTH)
+			return PARSE_NOT_OURS; /* ESP, no next header, UDP, ICMPv6, ... */
+		if (bpf_skb_load_bytes(skb, off, h, sizeof(h)))
+			return PARSE_NOT_OURS; /* truncated: the kernel drops it */
+		if (nh == SC_NEXTHDR_FRAGMENT) {
+			if ((((__u16)h[2] << 8) | h[3]) & 0xfff8)
+				return PARSE_NOT_OURS; /* not the first fragment */
+			p->fragment = h[3] & 1;
+			off += 8;
+		} else if (nh == SC_NEXTHDR_AUTH) {
+			p->bad_ext = 1; /* we cannot sign a SYN-ACK */
+			off += ((__u32)h[1] + 2) * 4;
+		} else {
+			if (nh == SC_NEXTHDR_ROUTING && h[3])
+				p->bad_ext = 1; /* segments left: we are not the destination */
+			off += ((__u32)h[1] + 1) * 8;
+		}
+		nh = h[0];
+	}
+	if (nh != SC_IPPROTO_TCP)
+		return PARSE_DROP_HEADERS;
+	p->l4_off = off;
+	p->l3_extra = off - sizeof(struct ethhdr) - sizeof(*ip6);
+	return PARSE_TCP;
+}
+
+static __always_inline int parse_packet(struct __sk_buff *skb, struct pkt *p)
+{
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	struct ethhdr *eth = data;
+	int r;
+
+	if ((void *)(eth + 1) > data_end)
+		return PARSE_NOT_OURS;
+	if (eth->h_proto == bpf_htons(ETH_P_IP))
+		r = parse_ipv4(skb, p);
+	else if (eth->h_proto == bpf_htons(ETH_P_IPV6))
+		r = parse_ipv6(skb, p);
+	else
+		return PARSE_NOT_OURS;
+	if (r != PARSE_TCP)
+		return r;
+	if (bpf_skb_load_bytes(skb, p->l4_off, &p->th, sizeof(p->th)))
+		return PARSE_NOT_OURS; /* no room for the ports: the kernel drops it */
+	return PARSE_TCP;
+}
+
+static long parse_option(__u32 index, void *ctx)
+{
+	struct tcp_opts *o = ctx;
+	__u32 i = o->pos, len = o->len;
+	__u8 kind, size;
+
+	if (i >= len || i >= SC_MAX_OPTLEN)
+		return 1;
+	kind = o->buf[i & 63];
+	if (kind == TCPOPT_EOL)
+		return 1;
+	if (kind == TCPOPT_NOP) {
+		o->pos = i + 1;
+		return 0;
+	}
+	if (i + 1 >= len) {
+		o->bad = 1;
+		return 1;
+	}
+	size = o->buf[(i + 1) & 63];
+	if (size < 2 || i + size > len) {
+		o->bad = 1; /* the kernel stops parsing here too; we refuse the segment */
+		return 1;
+	}
+	/* Like tcp_parse_options(): an option of the wrong size is ignored and a
+	 * repeated one overrides the earlier one. */
+	switch (kind) {
+	case TCPOPT_MSS:
+		if (size == 4) {
+			o->has_mss = 1;
+			o->mss = ((__u16)o->buf[(i + 2) & 63] << 8) | o->buf[(i + 3) & 63];
+		}
+		break;
+	case TCPOPT_WINDOW:
+		if (size == 3) {
+			o->has_wscale = 1;
+			o->wscale = o->buf[(i + 2) & 63];
+		}
+		break;
+	case TCPOPT_SACK_PERM:
+		if (size == 2)
+			o->sack = 1;
+		break;
+	case TCPOPT_TIMESTAMP:
+		if (size == 10) {
+			o->has_ts = 1;
+			o->tsval = ((__u32)o->buf[(i + 2) & 63] << 24) | ((__u32)o->buf[(i + 3) & 63] << 16) |
+				   ((__u32)o->buf[(i + 4) & 63] << 8) | o->buf[(i + 5) & 63];
+			o->tsecr = ((__u32)o->buf[(i + 6) & 63] << 24) | ((__u32)o->buf[(i + 7) & 63] << 16) |
+				   ((__u32)o->buf[(i + 8) & 63] << 8) | o->buf[(i + 9) & 63];
+		}
+		break;
+	}
+	o->pos = i + size;
+	return 0;
+}
+
+/* Returns 0, or -1 when the header or its options are truncated/malformed. */
+static __always_inline int parse_options(struct __sk_buff *skb, const struct pkt *p,
+					 struct tcp_opts *o)
+{
+	__u64 doff = p->th.doff * 4;
+	__u64 len; /* 64-bit: a 32-bit copy would be checked instead of the register passed on */
+
+	if (doff < sizeof(struct tcphdr))
+		return -1;
+	len = doff - sizeof(struct tcphdr);
+	/* keep clang from folding these checks into a mask the verifier reads
+	 * as "maybe zero": bpf_skb_load_bytes() needs 1 <= len <= 40 */
+	barrier_var(len);
+	if (len == 0)
+		return 0;
+	if (len > SC_MAX_OPTLEN)
+		return -1;
+	if (bpf_skb_load_bytes(skb, p->l4_off + sizeof(struct tcphdr), o->buf, len))
+		return -1; /* options past the end of the packet */
+	o->len = len;
+	bpf_loop(SC_MAX_OPTLEN, parse_option, o, 0);
+	return o->bad ? -1 : 0;
+}
+
+/* ---- the cookie (docs/cookie-format.md) ------------------------------- */
+
+#define ROTL(x, b) (((x) << (b)) | ((x) >> (64 - (b))))
+#define SIPROUND                                                               \
+	do {                                                                   \
+		v0 += v1; v1 = ROTL(v1, 13); v1 ^= v0; v0 = ROTL(v0, 32);     \
+		v2 += v3; v3 = ROTL(v3, 16); v3 ^= v2;                        \
+		v0 += v3; v3 = ROTL(v3, 21); v3 ^= v0;                        \
+		v2 += v1; v1 = ROTL(v1, 17); v1 ^= v2; v2 = ROTL(v2, 32);     \
+	} while (0)
+
+/* SipHash-2-4 of n little-endian 8-byte words (a message of 8n bytes). */
+static __always_inline __u64 siphash(const struct sc_secret *key, const __u64 *w, int n)
+{
+	__u64 v0 = key->k0 ^ 0x736f6d6570736575ULL;
+	__u64 v1 = key->k1 ^ 0x646f72616e646f6dULL;
+	__u64 v2 = key->k0 ^ 0x6c7967656e657261ULL;
+	__u64 v3 = key->k1 ^ 0x7465646279746573ULL;
+	__u64 b = (__u64)(n * 8) << 56;
+	int i;
+
+#pragma unroll
+	for (i = 0; i < 6; i++) {
+		if (i >= n)
+			break;
+		v3 ^= w[i];
+		SIPROUND;
+		SIPROUND;
+		v0 ^= w[i];
+	}
+	v3 ^= b;
+	SIPROUND;
+	SIPROUND;
+	v0 ^= b;
+	v2 ^= 0xff;
+	SIPROUND;
+	SIPROUND;
+	SIPROUND;
+	SIPROUND;
+	return v0 ^ v1 ^ v2 ^ v3;
+}
+
+/* The message: client address, server address, client port, server port,
+ * client ISN (all as on the wire), then the slot (LE u32) and the data byte.
+ * Loading the wire bytes as little-endian words gives exactly that byte
+ * string. Returns the number of words. */
+static __always_inline int cookie_message(const struct pkt *p, __u32 isn_be, __u32 slot,
+					  __u8 data, __u64 *w)
+{
+	__u64 ports = (__u64)p->th.source | ((__u64)p->th.dest << 16) | ((__u64)isn_be << 32);
+	__u64 tail = (__u64)slot | ((__u64)data << 32);
+
+	if (!p->v6) {
+		w[0] = (__u64)p->saddr[0] | ((__u64)p->daddr[0] << 32);
+		w[1] = ports;
+		w[2] = tail;
+		return 3;
+	}
+	w[0] = (__u64)p->saddr[0] | ((__u64)p->saddr[1] << 32);
+	w[1] = (__u64)p->saddr[2] | ((__u64)p->saddr[3] << 32);
+	w[2] = (__u64)p->daddr[0] | ((__u64)p->daddr[1] << 32);
+	w[3] = (__u64)p->daddr[2] | ((__u64)p->daddr[3] << 32);
+	w[4] = ports;
+	w[5] = tail;
+	return 6;
+}
+
+/* Global (not inlined) functions are verified once, on their own: the SYN
+ * and ACK paths for IPv4 and IPv6 would otherwise multiply the verifier's
+ * states (and its load time) several times over. */
+__noinline __u64 sc_cookie_hash(const struct sc_secret *key, const struct pkt *p, __u32 isn_be,
+				__u32 slot, __u32 data)
+{
+	__u64 w[6];
+
+	if (!key || !p)
+		return 0;
+	if (cookie_message(p, isn_be, slot, data, w) == 3)
+		return siphash(key, w, 3);
+	return siphash(key, w, 6);
+}
+
+/* The time slot: CLOCK_TAI (shared by a fleet, unlike the per-host monotonic
+ * clock) in ms, >> 16: 65.536 s. */
+static __always_inline __u32 current_slot(const struct sc_config *cfg)
+{
+	__u64 ms = cfg->now_ms_override;
+
+	if (!ms)
+		ms = bpf_ktime_get_tai_ns() / 1000000;
+	return (__u32)(ms >> SC_SLOT_SHIFT_MS);
+}
+
+static __always_inline __u16 mss_from_index(int v6, __u32 idx)
+{
+	/* #defines, not a .rodata table: clang-14 miscompiled those */
+	if (v6)
+		return idx == 0 ? SC_MSS6_0 : idx == 1 ? SC_MSS6_1 : idx == 2 ? SC_MSS6_2 : SC_MSS6_3;
+	return idx == 0 ? SC_MSS4_0 : idx == 1 ? SC_MSS4_1 : idx == 2 ? SC_MSS4_2 : SC_MSS4_3;
+}
+
+/* Largest table entry not above the client's MSS; -1 below the table. */
+static __always_inline int mss_index(int v6, __u16 mss)
+{
+	int i;
+
+	for (i = 3; i >= 0; i--)
+		if (mss >= mss_from_index(v6, i))
+			return i;
+	return -1;
+}
+
+/* ---- the listener and its namespace ---------------------------------- */
+
+/* Read the listener netns' sysctls live (CO-RE), so the SYN-ACK never offers
+ * an option the kfunc would refuse (-EINVAL leaves the client hanging). */
+static __always_inline void read_netns(struct bpf_sock *skc, struct netns_opts *n)
+{
+	struct tcp_sock *tp = bpf_skc_to_tcp_sock(skc);
+	struct sock *sk;
+	struct net *net;
+
+	if (!tp)
+		return;
+	sk = (struct sock *)tp;
+	net = BPF_CORE_READ(sk, __sk_common.skc_net.net);
+	n->timestamps = BPF_CORE_READ(net, ipv4.sysctl_tcp_timestamps);
+	n->sack = BPF_CORE_READ(net, ipv4.sysctl_tcp_sack);
+	n->window_scaling = BPF_CORE_READ(net, ipv4.sysctl_tcp_window_scaling);
+	n->ecn = BPF_CORE_READ(net, ipv4.sysctl_tcp_ecn);
+	n->syncookies = BPF_CORE_READ(net, ipv4.sysctl_tcp_syncookies);
+	n->rmem2 = BPF_CORE_READ(net, ipv4.sysctl_tcp_rmem[2]);
+	n->rcvbuf = BPF_CORE_READ(sk, sk_rcvbuf);
+}
+
+/* The window scale the kernel would pick (tcp_select_initial_window()):
+ * ilog2(max(rcvbuf, tcp_rmem[2], rmem_max)) - 15, within 0..14. A hard-coded
+ * value differs from what the kernel chooses for its own connections. */
+static __always_inline __u8 pick_rcv_wscale(const struct netns_opts *n, __u32 rmem_max)
+{
+	__u32 space = n->rcvbuf, log = 0;
+
+	if (n->rmem2 > space)
+		space = n->rmem2;
+	if (rmem_max > space)
+		space = rmem_max;
+	if (space >> 16) { space >>= 16; log += 16; }
+	if (space >> 8) { space >>= 8; log += 8; }
+	if (space >> 4) { space >>= 4; log += 4; }
+	if (space >> 2) { space >>= 2; log += 2; }
+	if (space >> 1) { log += 1; }
+	if (log <= 15)
+		return 0;
+	return log - 15 > SC_MAX_WSCALE ? SC_MAX_WSCALE : log - 15;
+}
+
+static __always_inline struct bpf_sock *lookup_socket(struct __sk_buff *skb, const struct pkt *p)
+{
+	struct bpf_sock_tuple t = {};
+	__u32 size;
+
+	if (p->v6) {
+		__builtin_memcpy(t.ipv6.saddr, p->saddr, 16);
+		__builtin_memcpy(t.ipv6.daddr, p->daddr, 16);
+		t.ipv6.sport = p->th.source;
+		t.ipv6.dport = p->th.dest;
+		size = sizeof(t.ipv6);
+	} else {
+		t.ipv4.saddr = p->saddr[0];
+		t.ipv4.daddr = p->daddr[0];
+		t.ipv4.sport = p->th.source;
+		t.ipv4.dport = p->th.dest;
+		size = sizeof(t.ipv4);
+	}
+	/* established and TIME_WAIT sockets first, then the listener */
+	return bpf_skc_lookup_tcp(skb, &t, size, BPF_F_CURRENT_NETNS, 0);
+}
+
+/* ---- SYN -> SYN-ACK ---------------------------------------------------- */
+
+static __always_inline int bad_address(struct __sk_buff *skb, const struct pkt *p)
+{
+	if (skb->pkt_type != PACKET_HOST)
+		return 1; /* L2 broadcast/multicast */
+	if (p->v6) {
+		const __u8 *s = (const __u8 *)p->saddr, *d = (const __u8 *)p->daddr;
+
+		if (s[0] == 0xff || d[0] == 0xff)
+			return 1; /* multicast */
+		if (!(p->saddr[0] | p->saddr[1] | p->saddr[2] | p->saddr[3]))
+			return 1; /* unspecified */
+		return 0;
+	}
+	{
+		__u32 s = bpf_ntohl(p->saddr[0]), d = bpf_ntohl(p->daddr[0]);
+
+		if (!s || s == 0xffffffff || d == 0xffffffff)
+			return 1;
+		if ((s >> 28) == 0xe || (d >> 28) == 0xe)
+			return 1; /* 224.0.0.0/4 */
+	}
+	return 0;
+}
+
+static __always_inline __u16 csum_fold(__u64 sum)
+{
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	return (__u16)sum;
+}
+
+struct synack_tcp {
+	struct tcphdr th;
+	__u8 opts[20]; /* MSS 4 + SACK_PERM/TS 12 + WSCALE 4 */
+};
+
+struct pseudo4 {
+	__be32 saddr;
+	__be32 daddr;
+	__u8 zero;
+	__u8 proto;
+	__be16 len;
+};
+
+struct pseudo6 {
+	__be32 saddr[4];
+	__be32 daddr[4];
+	__be32 len;
+	__u8 zero[3];
+	__u8 proto;
+};
+
+/* Writes the options in the kernel's order (tcp_options_write()): MSS,
+ * [SACK_PERM,] TIMESTAMP or NOP,NOP,SACK_PERM, then NOP,WSCALE. Every option
+ * offered here must be exactly what the ACK's request socket gets. */
+static __always_inline __u32 write_synack_options(__u8 *o, __u16 mss, int sack, int ts,
+						  __u32 tsval, __u32 tsecr, int ws, __u8 rcv_wscale)
+{
+	__u32 n = 0;
+
+	o[0] = TCPOPT_MSS; o[1] = 4; o[2] = mss >> 8; o[3] = mss & 0xff;
+	n = 4;
+	if (ts) {
+		if (sack) {
+			o[4] = TCPOPT_SACK_PERM; o[5] = 2;
+		} else {
+			o[4] = TCPOPT_NOP; o[5] = TCPOPT_NOP;
+		}
+		o[6] = TCPOPT_TIMESTAMP; o[7] = 10;
+		*(__be32 *)&o[8] = bpf_htonl(tsval);
+		*(__be32 *)&o[12] = bpf_htonl(tsecr);
+		n = 16;
+	} else if (sack) {
+		o[4] = TCPOPT_NOP; o[5] = TCPOPT_NOP; o[6] = TCPOPT_SACK_PERM; o[7] = 2;
+		n = 8;
+	}
+	if (ws) {
+		o[n] = TCPOPT_NOP;
+		o[n + 1] = TCPOPT_WINDOW;
+		o[n + 2] = 3;
+		o[n + 3] = rcv_wscale;
+		n += 4;
+	}
+	return n;
+}
+
+/* Turn the SYN into the SYN-ACK in place and send it back out of the device
+ * it came in on. */
+__noinline int sc_reply_synack(struct __sk_buff *skb, const struct pkt *p, struct synack_tcp *t,
+				__u64 tcplen)
+{
+	struct sk_buff *kskb = bpf_cast_to_kern_ctx(skb);
+	__u32 iphl = p->v6 ? sizeof(struct ipv6hdr) : sizeof(struct iphdr);
+	struct ethhdr eth;
+	__u64 sum;
+	int partial;
+
+	barrier_var(tcplen);
+	if (!p || !t || tcplen < sizeof(struct tcphdr) || tcplen > sizeof(struct tcphdr) + 20)
+		return -1;
+	/* A SYN sent by a local stack over veth arrives CHECKSUM_PARTIAL: the
+	 * check field holds only the pseudo-header sum and whoever transmits
+	 * finishes it from csum_start. Keep that contract: such an skb gets the
+	 * pseudo-header sum, any other a full checksum. */
+	partial = BPF_CORE_READ_BITFIELD(kskb, ip_summed) == CHECKSUM_PARTIAL;
+
+	if (bpf_skb_load_bytes(skb, 0, &eth, sizeof(eth)))
+		return -1;
+	/* IPv4 options / IPv6 extension headers are not echoed. Removing them
+	 * with BPF_ADJ_ROOM_NET moves the headers in front, not the TCP header,
+	 * so a CHECKSUM_PARTIAL csum_start stays right. */
+	if (p->l3_extra && bpf_skb_adjust_room(skb, -(__s32)p->l3_extra, BPF_ADJ_ROOM_NET, 0))
+		return -1;
+	if (bpf_skb_change_tail(skb, sizeof(eth) + iphl + tcplen, 0))
+		return -1;
+
+	if (p->v6) {
+		struct pseudo6 ph = {};
+		struct ipv6hdr ip6 = {};
+
+		__builtin_memcpy(ph.saddr, p->daddr, 16);
+		__builtin_memcpy(ph.daddr, p->saddr, 16);
+		ph.len = bpf_htonl(tcplen);
+		ph.proto = SC_IPPROTO_TCP;
+		sum = bpf_csum_diff(0, 0, (__be32 *)&ph, sizeof(ph), 0);
+
+		*(__be32 *)&ip6 = bpf_htonl(0x60000000);
+		ip6.payload_len = bpf_htons(tcplen);
+		ip6.nexthdr = SC_IPPROTO_TCP;
+		ip6.hop_limit = 64;
+		__builtin_memcpy(&ip6.saddr, p->daddr, 16);
+		__builtin_memcpy(&ip6.daddr, p->saddr, 16);
+		if (bpf_skb_store_bytes(skb, sizeof(eth), &ip6, sizeof(ip6), BPF_F_RECOMPUTE_CSUM))
+			return -1;
+	} else {
+		struct pseudo4 ph = {};
+		struct iphdr ip = {};
+
+		ph.saddr = p->daddr[0];
+		ph.daddr = p->saddr[0];
+		ph.proto = SC_IPPROTO_TCP;
+		ph.len = bpf_htons(tcplen);
+		sum = bpf_csum_diff(0, 0, (__be32 *)&ph, sizeof(ph), 0);
+
+		ip.version = 4;
+		ip.ihl = 5;
+		ip.tot_len = bpf_htons(sizeof(ip) + tcplen);
+		ip.frag_off = bpf_htons(SC_IP_DF);
+		ip.ttl = 64;
+		ip.protocol = SC_IPPROTO_TCP;
+		ip.saddr = p->daddr[0];
+		ip.daddr = p->saddr[0];
+		ip.check = ~csum_fold(bpf_csum_diff(0, 0, (__be32 *)&ip, sizeof(ip), 0));
+		if (bpf_skb_store_bytes(skb, sizeof(eth), &ip, sizeof(ip), BPF_F_RECOMPUTE_CSUM))
+			return -1;
+	}
+
+	t->th.check = 0;
+	if (partial)
+		t->th.check = csum_fold(sum);
+	else
+		t->th.check = ~csum_fold(bpf_csum_diff(0, 0, (__be32 *)t, tcplen, sum));
+	if (bpf_skb_store_bytes(skb, sizeof(eth) + iphl, t, tcplen, BPF_F_RECOMPUTE_CSUM))
+		return -1;
+
+	{
+		__u8 mac[6];
+
+		__builtin_memcpy(mac, eth.h_source, 6);
+		__builtin_memcpy(eth.h_source, eth.h_dest, 6);
+		__builtin_memcpy(eth.h_dest, mac, 6);
+	}
+	if (bpf_skb_store_bytes(skb, 0, &eth, sizeof(eth), BPF_F_RECOMPUTE_CSUM))
+		return -1;
+	return 0;
+}
+
+__noinline int sc_handle_syn(struct __sk_buff *skb, const struct pkt *p)
+{
+	struct tcp_opts o = {};
+	struct netns_opts n = {};
+	struct synack_tcp t = {};
+	struct sc_config *cfg;
+	struct sc_secret *key;
+	struct bpf_sock *skc;
+	__u32 k = 0, slot, cookie, tcplen, mtu;
+	__u16 client_mss, adv_mss;
+	int idx, ts, sack, ws, ecn;
+	__u8 data, snd_wscale = 0, rcv_wscale = 0;
+	__u8 flags;
+	__u64 h;
+
+	if (!p)
+		return TC_ACT_SHOT;
+	flags = tcp_flags(&p->th);
+	count(SC_STAT_SYN_RECEIVED);
+	if (flags & (TCPF_RST | TCPF_FIN)) {
+		count(SC_STAT_SYN_DROP_MALFORMED);
+		return TC_ACT_SHOT;
+	}
+	if (p->fragment) {
+		count(SC_STAT_SYN_DROP_FRAGMENT);
+		return TC_ACT_SHOT;
+	}
+	if (p->bad_ext) {
+		count(SC_STAT_SYN_DROP_HEADERS);
+		return TC_ACT_SHOT;
+	}
+	if (bad_address(skb, p)) {
+		count(SC_STAT_SYN_DROP_ADDRESS);
+		return TC_ACT_SHOT;
+	}
+	if (parse_options(skb, p, &o)) {
+		count(SC_STAT_SYN_DROP_MALFORMED);
+		return TC_ACT_SHOT;
+	}
+	client_mss = o.has_mss ? o.mss : (p->v6 ? SC_MSS6_0 : SC_MSS4_0);
+	idx = mss_index(p->v6, client_mss);
+	if (idx < 0) {
+		count(SC_STAT_SYN_DROP_MSS);
+		return TC_ACT_SHOT;
+	}
+
+	/* Look the exact 4-tuple up before minting a cookie: if a TIME_WAIT,
+	 * established or request socket owns it, the kernel must see this SYN
+	 * (it recycles TIME_WAIT); our cookie ACK would reach that socket and
+	 * never complete. */
+	skc = lookup_socket(skb, p);
+	if (!skc) {
+		count(SC_STAT_SYN_NO_LISTENER);
+		return TC_ACT_OK;
+	}
+	if (skc->state != SC_TCP_LISTEN) {
+		bpf_sk_release(skc);
+		count(SC_STAT_SYN_EXISTING_SOCKET);
+		return TC_ACT_OK;
+	}
+	read_netns(skc, &n);
+	bpf_sk_release(skc);
+	if (!n.syncookies) {
+		/* the kernel would reset our cookie ACK (cookie_v4_check()) */
+		count(SC_STAT_SYN_COOKIES_OFF);
+		return TC_ACT_OK;
+	}
+
+	cfg = bpf_map_lookup_elem(&config, &k);
+	if (!cfg)
+		goto error;
+	k = cfg->generation % SC_SECRET_SLOTS;
+	key = bpf_map_lookup_elem(&secrets, &k);
+	if (!key)
+		goto error;
+
+	ts = o.has_ts && n.timestamps;
+	sack = o.sack && n.sack;
+	ws = o.has_wscale && n.window_scaling;
+	ecn = (flags & TCPF_ECE) && (flags & TCPF_CWR) && n.ecn;
+	if (ws) {
+		snd_wscale = o.wscale > SC_MAX_WSCALE ? SC_MAX_WSCALE : o.wscale;
+		rcv_wscale = pick_rcv_wscale(&n, cfg->rmem_max);
+	}
+	data = (idx << SC_COOKIE_MSS_SHIFT) | (ecn ? SC_COOKIE_ECN : 0) | (sack ? SC_COOKIE_SACK : 0) |
+	       (ws ? snd_wscale : SC_COOKIE_WSCALE_MASK);
+	slot = current_slot(cfg);
+	h = sc_cookie_hash(key, p, p->th.seq, slot, data);
+	cookie = ((__u32)h & SC_COOKIE_HASH_MASK) | ((slot & 1) << SC_COOKIE_PARITY_BIT) | data;
+
+	/* our MSS: what the device can take */
+	{
+		struct sk_buff *kskb = bpf_cast_to_kern_ctx(skb);
+
+		mtu = BPF_CORE_READ(kskb, dev, mtu);
+	}
+	mtu -= p->v6 ? 60 : 40;
+	adv_mss = mtu > 65535 ? 65535 : mtu < SC_MSS4_0 ? SC_MSS4_0 : mtu;
+
+	t.th.source = p->th.dest;
+	t.th.dest = p->th.source;
+	t.th.seq = bpf_htonl(cookie);
+	t.th.ack_seq = bpf_htonl(bpf_ntohl(p->th.seq) + 1);
+	t.th.syn = 1;
+	t.th.ack = 1;
+	t.th.ece = ecn;
+	t.th.window = bpf_htons(65535); /* never scaled in a SYN-ACK (RFC 7323) */
+	tcplen = sizeof(struct tcphdr) +
+		 write_synack_options(t.opts, adv_mss, sack, ts, (__u32)(h >> 32), o.tsval, ws,
+				      rcv_wscale);
+	t.th.doff = tcplen / 4;
+
+	if (sc_reply_synack(skb, p, &t, tcplen))
+		goto error;
+	count(SC_STAT_SYN_ACK_SENT);
+	return bpf_redirect(skb->ifindex, 0);
+error:
+	count(SC_STAT_SYN_DROP_ERROR);
+	return TC_ACT_SHOT;
+}
+
+/* ---- ACK -> request socket --------------------------------------------- */
+
+/* Returns the data byte of a valid cookie, or -1. */
+static __always_inline int check_cookie(const struct pkt *p, const struct sc_config *cfg)
+{
+	__u32 cookie = bpf_ntohl(p->th.ack_seq) - 1;
+	__u32 isn_be = bpf_htonl(bpf_ntohl(p->th.seq) - 1);
+	__u32 slot = current_slot(cfg);
+	__u8 data = cookie & 0xff;
+	struct sc_secret *key;
+	__u32 k;
+
+	/* the parity bit says which of the two accepted slots minted it */
+	if ((slot & 1) != ((cookie >> SC_COOKIE_PARITY_BIT) & 1))
+		slot -= 1;
+
+	k = cfg->generation % SC_SECRET_SLOTS;
+	key = bpf_map_lookup_elem(&secrets, &k);
+	if (key && ((__u32)sc_cookie_hash(key, p, isn_be, slot, data) & SC_COOKIE_HASH_MASK) ==
+			   (cookie & SC_COOKIE_HASH_MASK))
+		return data;
+	if (!(cfg->flags & SC_CFG_HAVE_PREV))
+		return -1;
+	k = (cfg->generation - 1) % SC_SECRET_SLOTS;
+	key = bpf_map_lookup_elem(&secrets, &k);
+	if (key && ((__u32)sc_cookie_hash(key, p, isn_be, slot, data) & SC_COOKIE_HASH_MASK) ==
+			   (cookie & SC_COOKIE_HASH_MASK))
+		return data;
+	return -1;
+}
+
+/* An ACK we cannot validate may carry the kernel's own cookie (the kernel
+ * answered a SYN we handed it, e.g. for a TIME_WAIT tuple, while its SYN
+ * queue overflowed). */
+static __always_inline int kernel_cookie(const struct pkt *p)
+{
+	if (p->v6) {
+		struct ipv6hdr ip6 = {};
+
+		__builtin_memcpy(&ip6.saddr, p->saddr, 16);
+		__builtin_memcpy(&ip6.daddr, p->daddr, 16);
+		return bpf_tcp_raw_check_syncookie_ipv6(&ip6, (struct tcphdr *)&p->th) == 0;
+	} else {
+		struct iphdr ip = {};
+
+		ip.saddr = p->saddr[0];
+		ip.daddr = p->daddr[0];
+		return bpf_tcp_raw_check_syncookie_ipv4(&ip, (struct tcphdr *)&p->th) == 0;
+	}
+}
+
+__noinline int sc_handle_ack(struct __sk_buff *skb, const struct pkt *p)
+{
+	struct bpf_tcp_req_attrs attrs = {};
+	struct tcp_opts o = {};
+	struct netns_opts n = {};
+	struct sc_config *cfg;
+	struct bpf_sock *skc;
+	struct tcp_sock *tp;
+	__u32 k = 0;
+	int data, ret;
+
+	if (!p)
+		return TC_ACT_OK;
+	skc = lookup_socket(skb, p);
+	if (!skc) {
+		count(SC_STAT_PASS_NO_SOCKET);
+		return TC_ACT_OK;
+	}
+	if (skc->state != SC_TCP_LISTEN) {
+		bpf_sk_release(skc);
+		count(SC_STAT_PASS_ESTABLISHED);
+		return TC_ACT_OK;
+	}
+
+	cfg = bpf_map_lookup_elem(&config, &k);
+	if (!cfg)
+		goto reject;
+	data = check_cookie(p, cfg);
+	if (data < 0) {
+		if (kernel_cookie(p)) {
+			bpf_sk_release(skc);
+			count(SC_STAT_ACK_KERNEL_COOKIE);
+			return TC_ACT_OK;
+		}
+		goto reject;
+	}
+	if (parse_options(skb, p, &o)) {
+		bpf_sk_release(skc);
+		count(SC_STAT_ACK_MALFORMED);
+		return TC_ACT_SHOT;
+	}
+	read_netns(skc, &n);
+
+	attrs.mss = mss_from_index(p->v6, (data >> SC_COOKIE_MSS_SHIFT) & 3);
+	if ((data & SC_COOKIE_WSCALE_MASK) != SC_COOKIE_WSCALE_MASK) {
+		attrs.wscale_ok = 1;
+		attrs.snd_wscale = data & SC_COOKIE_WSCALE_MASK;
+		/* not in the cookie: recomputed as at SYN time */
+		attrs.rcv_wscale = pick_rcv_wscale(&n, cfg->rmem_max);
+	}
+	attrs.sack_ok = !!(data & SC_COOKIE_SACK);
+	attrs.ecn_ok = !!(data & SC_COOKIE_ECN);
+	if (o.has_ts) {
+		/* The client echoes our TSval only if our SYN-ACK carried one. The
+		 * kernel derives the connection's ts offset from rcv_tsecr. */
+		attrs.tstamp_ok = 1;
+		attrs.rcv_tsval = o.tsval;
+		attrs.rcv_tsecr = o.tsecr;
+	}
+
+	tp = bpf_skc_to_tcp_sock(skc);
+	if (!tp)
+		goto failed;
+	/* sk must be the listener from bpf_skc_lookup_tcp() (KF_TRUSTED_ARGS) */
+	ret = bpf_sk_assign_tcp_reqsk(skb, (struct sock *)tp, &attrs, sizeof(attrs));
+	if (ret < 0)
+		goto failed;
+	bpf_sk_release(skc);
+	count(SC_STAT_ACK_ACCEPTED);
+	return TC_ACT_OK;
+failed:
+	bpf_sk_release(skc);
+	count(SC_STAT_ACK_ASSIGN_FAILED);
+	return TC_ACT_SHOT;
+reject:
+	bpf_sk_release(skc);
+	count(SC_STAT_ACK_REJECTED);
+	return TC_ACT_SHOT;
+}
+
+SEC("tc")
+int syncookie_ingress(struct __sk_buff *skb)
+{
+	struct pkt p = {};
+	__u8 flags;
+	int r;
+
+	r = parse_packet(skb, &p);
+	if (r == PARSE_NOT_OURS)
+		return TC_ACT_OK;
+	if (r == PARSE_DROP_HEADERS) {
+		/* we cannot see whether this is a SYN to a protected port */
+		count(SC_STAT_SYN_DROP_HEADERS);
+		return TC_ACT_SHOT;
+	}
+	if (!port_protected(bpf_ntohs(p.th.dest)))
+		return TC_ACT_OK;
+
+	flags = tcp_flags(&p.th);
+	if (flags & TCPF_SYN) {
+		if (flags & TCPF_ACK) {
+			count(SC_STAT_PASS_OTHER); /* a SYN-ACK: an outgoing connection */
+			return TC_ACT_OK;
+		}
+		return sc_handle_syn(skb, &p);
+	}
+	if ((flags & TCPF_RST) || !(flags & TCPF_ACK) || p.fragment) {
+		count(SC_STAT_PASS_OTHER);
+		return TC_ACT_OK;
+	}
+	return sc_handle_ack(skb, &p);
+}
+
+char _license[] SEC("license") = "GPL";
