@@ -1,0 +1,16 @@
+// Per-environment state: the constructors of the classes the binding makes.
+#pragma once
+
+#include <napi.h>
+
+namespace sc {
+
+struct AddonData {
+  Napi::FunctionReference program;
+  Napi::FunctionReference link;
+  Napi::FunctionReference tcFilter;
+};
+
+inline AddonData& Data(Napi::Env env) { return *env.GetInstanceData<AddonData>(); }
+
+}  // namespace sc

@@ -1,0 +1,143 @@
+/**
+ * The native addon (binding/*.cc), loaded and typed. It mirrors libbpf and
+ * adds nothing: no defaults, no retries, no fallbacks. What a call or an
+ * error means is decided by the rest of lib/.
+ */
+import * as path from 'node:path';
+
+/** A map of bpf/syncookie.bpf.c. */
+export type MapName = 'config' | 'secrets' | 'ports' | 'stats';
+
+/** sizeof/offsetof of the structs in bpf/syncookie.h, as the addon was compiled. */
+export interface NativeLayout {
+  readonly sizes: {
+    readonly sc_secret: number;
+    readonly sc_config: number;
+    readonly sc_ports: number;
+    readonly sc_stats: number;
+  };
+  readonly offsets: {
+    readonly config_generation: number;
+    readonly config_flags: number;
+    readonly config_rmem_max: number;
+    readonly config_now_ms_override: number;
+    readonly secret_k0: number;
+    readonly secret_k1: number;
+  };
+  /** The TypeScript names of the SC_STATS counters, in enum sc_stat order. */
+  readonly statNames: readonly string[];
+  readonly constants: {
+    readonly SC_SECRET_SLOTS: number;
+    readonly SC_PORT_WORDS: number;
+    readonly SC_STAT_COUNT: number;
+    readonly SC_CFG_HAVE_PREV: number;
+  };
+}
+
+/**
+ * A failed C call. message is `<op>: <strerror> (errno N)`. Bad argument
+ * types are plain TypeErrors instead; calls on a closed Program throw an
+ * Error with code 'ERR_CLOSED'.
+ */
+export interface NativeErrnoError extends Error {
+  /** Positive errno. */
+  readonly errno: number;
+  /** The errno's name: 'EPERM', 'EINVAL', ... ('ENOTSUPP' for 524). */
+  readonly code: string;
+  /** The C call that failed: 'bpf_object__load', 'bpf_link_create', ... */
+  readonly op: string;
+  /** libbpf's output during the call: always set for open(), else only when libbpf printed something. */
+  readonly log?: string;
+}
+
+/** Result of one BPF_PROG_TEST_RUN. */
+export interface TestRunResult {
+  /** The program's return code (TC_ACT_*). */
+  readonly retval: number;
+  /** The packet after the run, at most dataSizeOut bytes. */
+  readonly data: Buffer;
+  /** Mean run time per repetition, as the kernel measured it. */
+  readonly durationNs: number;
+}
+
+/** The loaded BPF object: program syncookie_ingress and its maps. */
+export interface NativeProgram {
+  progFd(): number;
+  mapFd(name: MapName): number;
+  /** bpf_map_update_elem; flags BPF_ANY (0), BPF_NOEXIST (1), BPF_EXIST (2). */
+  mapUpdate(name: MapName, key: Uint8Array, value: Uint8Array, flags?: number): void;
+  /** The value bytes; for the per-CPU stats map possibleCpus() × round_up(size, 8). */
+  mapLookup(name: MapName, key: Uint8Array): Buffer;
+  /** BPF_PROG_TEST_RUN off the main thread; dataSizeOut 0 returns no packet. */
+  testRun(data: Uint8Array, repeat: number, dataSizeOut: number): Promise<TestRunResult>;
+  /** bpf_link_create(prog, ifindex, BPF_TCX_INGRESS), in the caller's netns. */
+  attachTcx(ifindex: number): Promise<NativeLink>;
+  /** Creates the clsact qdisc unless it exists, then bpf_tc_attach at ingress. */
+  attachTc(ifindex: number, priority: number, handle: number): Promise<NativeTcFilter>;
+  /**
+   * Destroys the skeleton; idempotent. Links and filters stay attached; every
+   * other method then throws an Error with code 'ERR_CLOSED'.
+   */
+  close(): void;
+}
+
+/** A tcx link: attached until detach(), GC or the end of the process. */
+export interface NativeLink {
+  /** The link fd, -1 once detached. */
+  readonly fd: number;
+  /** Closes the link fd; idempotent. */
+  detach(): void;
+}
+
+/**
+ * A clsact ingress filter. Removed by detach(), or as a safety net by GC of this
+ * object or a normal exit; a crash or kill -9 leaves it in the kernel.
+ */
+export interface NativeTcFilter {
+  readonly ifindex: number;
+  /** As the kernel assigned it when 0 was asked. */
+  readonly priority: number;
+  readonly handle: number;
+  /** The clsact qdisc was created by attachTc, so detach() deletes it. */
+  readonly hookCreated: boolean;
+  /**
+   * bpf_tc_detach, then (if hookCreated) deletes the qdisc, which takes the filter
+   * with it. Throws the first failure; a retry redoes only what is left.
+   */
+  detach(): void;
+}
+
+/** A class the addon exports for instanceof; it cannot be constructed from JS. */
+type NativeClass<T> = abstract new (...args: never[]) => T;
+
+/** The module binding/addon.cc exports. */
+export interface NativeModule {
+  layout(): NativeLayout;
+  /** libbpf_num_possible_cpus(). */
+  possibleCpus(): number;
+  /** clock_gettime(CLOCK_TAI) in nanoseconds. */
+  clockTaiNs(): bigint;
+  /** if_nametoindex, in the caller's netns; throws (op 'if_nametoindex') if there is no such interface. */
+  ifNameToIndex(name: string): number;
+  /** How many programs are attached at BPF_TCX_INGRESS of ifindex (BPF_PROG_QUERY). */
+  queryTcx(ifindex: number): number;
+  /** syncookie_bpf__open + __load off the main thread; rejects with log set. */
+  open(): Promise<NativeProgram>;
+  readonly Program: NativeClass<NativeProgram>;
+  readonly Link: NativeClass<NativeLink>;
+  readonly TcFilter: NativeClass<NativeTcFilter>;
+}
+
+// node-gyp-build ships no types.
+const nodeGypBuild = require('node-gyp-build') as (dir: string) => unknown;
+let loaded: NativeModule | undefined;
+
+/**
+ * Loads build/Release/syncookie.node (or a prebuild) on first use, so that
+ * importing the package loads nothing. The package root is one level up from
+ * both lib/ (tests run the source) and dist/ (the compiled file).
+ */
+export function loadNative(): NativeModule {
+  loaded ??= nodeGypBuild(path.resolve(__dirname, '..')) as NativeModule;
+  return loaded;
+}
