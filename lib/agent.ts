@@ -1,0 +1,349 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import {
+  BpfError,
+  ClosedError,
+  ConfigurationError,
+  InterfaceNotFoundError,
+  NotSupportedError,
+  PermissionError,
+  VerifierError,
+  bpfErrorFrom,
+  nativeFields,
+} from './errors';
+import { STAT_NAMES, SECRET_SLOTS, checkLayout, configValue, portsBitmap, sumStats, u32Key, type StatName } from './layout';
+import { loadNative, type NativeLink, type NativeModule, type NativeProgram, type NativeTcFilter } from './native';
+
+/** Options of a {@link SynCookieAgent}. */
+export interface SynCookieAgentOptions {
+  /** TCP destination ports to protect (IPv4 and IPv6), integers 1–65535, no duplicates. */
+  ports: readonly number[];
+}
+
+/**
+ * Counters summed over all CPUs since the program was loaded. Every SYN and
+ * ACK to a protected port moves exactly one verdict counter besides
+ * `synReceived` (which counts every SYN). Traffic to other ports moves none.
+ */
+export type SynCookieStats = Record<StatName, bigint>;
+
+/** How the program is attached to one interface. */
+export type AttachMode = 'tcx' | 'clsact';
+
+interface Attachment {
+  ifindex: number;
+  mode: AttachMode;
+  handle: NativeLink | NativeTcFilter;
+}
+
+const KFUNC = 'bpf_sk_assign_tcp_reqsk';
+const SECRET_BYTES = 16;
+
+function validatePorts(options: unknown): number[] {
+  if (typeof options !== 'object' || options === null) {
+    throw new TypeError(`options must be an object with a ports array, got ${String(options)}`);
+  }
+  const ports = (options as { ports?: unknown }).ports;
+  if (!Array.isArray(ports)) throw new TypeError(`options.ports must be an array of port numbers, got ${describe(ports)}`);
+  if (ports.length === 0) throw new RangeError('options.ports must name at least one port, got []');
+  const seen = new Set<number>();
+  ports.forEach((p: unknown, i) => {
+    if (typeof p !== 'number' || !Number.isInteger(p)) {
+      throw new TypeError(`options.ports[${i}] must be an integer port, got ${describe(p)}`);
+    }
+    if (p < 1 || p > 65535) throw new RangeError(`options.ports[${i}] must be 1..65535, got ${p}`);
+    if (seen.has(p)) throw new RangeError(`options.ports[${i}]: port ${p} is listed twice`);
+    seen.add(p);
+  });
+  return [...seen];
+}
+
+function validateIfname(name: unknown): string {
+  if (typeof name !== 'string' || name.length === 0 || name.length > 15 || name.includes('/') || /\s/.test(name)) {
+    throw new TypeError(`interface must be an interface name (1–15 characters, no '/' or spaces), got ${describe(name)}`);
+  }
+  return name;
+}
+
+function validateKey(key: unknown): Uint8Array {
+  if (!(key instanceof Uint8Array)) throw new TypeError(`key must be a Uint8Array of ${SECRET_BYTES} bytes, got ${describe(key)}`);
+  if (key.byteLength !== SECRET_BYTES) throw new RangeError(`key must be ${SECRET_BYTES} bytes, got ${key.byteLength}`);
+  return key;
+}
+
+function describe(v: unknown): string {
+  if (typeof v === 'string') return JSON.stringify(v);
+  if (v instanceof Uint8Array) return `${v.constructor.name}(${v.byteLength})`;
+  if (Array.isArray(v)) return `array(${v.length})`;
+  return typeof v === 'object' && v !== null ? (v.constructor?.name ?? 'object') : String(v);
+}
+
+/** net.ipv4 sysctls of the caller's network namespace (/proc/sys/net is per netns). */
+function readSysctl(path: string): string | null {
+  try {
+    return readFileSync(`/proc/sys/${path}`, 'utf8').trim();
+  } catch {
+    return null;
+  }
+}
+
+/** Turns a failed load into the error a user can act on, probing only after the failure. */
+function loadError(err: unknown): BpfError {
+  const f = nativeFields(err);
+  const log = f.log ?? '';
+  const op = f.op ?? 'bpf_object__load';
+  if (!existsSync('/sys/kernel/btf/vmlinux')) {
+    return new NotSupportedError({ feature: 'kernel BTF (/sys/kernel/btf/vmlinux, CONFIG_DEBUG_INFO_BTF)', minimumKernel: '5.4', errno: f.errno, op, detail: f.message, cause: err });
+  }
+  if (log.includes(KFUNC) && /not found|extern/i.test(log)) {
+    return new NotSupportedError({ feature: `the ${KFUNC}() kfunc`, minimumKernel: '6.9', errno: f.errno, op, detail: 'the kernel BTF has no such kfunc (or CONFIG_SYN_COOKIES is off)', cause: err });
+  }
+  if (f.errno === 1 /* EPERM */) return new PermissionError({ capability: 'CAP_BPF', errno: 1, op, cause: err });
+  if (/processed \d+ insns|^\d+: \(/m.test(log) || log.includes('BEGIN PROG LOAD LOG')) {
+    return new VerifierError({ errno: f.errno ?? 0, op, log, cause: err });
+  }
+  if (f.errno === 13 /* EACCES */) return new PermissionError({ capability: 'CAP_BPF', errno: 13, op, cause: err });
+  return bpfErrorFrom(err, log ? `libbpf said: ${log.trim().split('\n').slice(-3).join(' | ')}` : 'see the cause');
+}
+
+function attachError(err: unknown, ifname: string): BpfError {
+  const f = nativeFields(err);
+  if (f.errno === 1 || f.errno === 13) return new PermissionError({ capability: 'CAP_NET_ADMIN', errno: f.errno, op: f.op ?? 'attach', cause: err });
+  if (f.errno === 19 /* ENODEV */) return new InterfaceNotFoundError(ifname, 19, err);
+  return bpfErrorFrom(err, `attaching to ${ifname} failed`);
+}
+
+/**
+ * Stateless SYN-flood protection for the listeners of this network
+ * namespace: an eBPF program at TC ingress answers SYNs to the protected
+ * ports with SipHash SYN cookies and turns valid cookie ACKs into connections
+ * through `bpf_sk_assign_tcp_reqsk()` (Linux 6.9+).
+ */
+export class SynCookieAgent {
+  readonly #ports: number[];
+  readonly #attachments = new Map<string, Attachment>();
+  #native: NativeModule | null = null;
+  #program: NativeProgram | null = null;
+  #loading: Promise<NativeProgram> | null = null;
+  #closed = false;
+  #closing: Promise<void> | null = null;
+  #generation = 0;
+  #current: Uint8Array = randomBytes(SECRET_BYTES);
+  #previous: Uint8Array | null = null;
+  #nowMsOverride = 0n;
+  #queue: Promise<unknown> = Promise.resolve();
+
+  /** Validates the options; nothing is loaded until the first {@link attach}. */
+  constructor(options: SynCookieAgentOptions) {
+    this.#ports = validatePorts(options);
+  }
+
+  /** The protected ports, sorted. */
+  get ports(): readonly number[] {
+    return [...this.#ports].sort((a, b) => a - b);
+  }
+
+  /** Names of the interfaces the program is attached to, with how. */
+  get attachments(): ReadonlyMap<string, AttachMode> {
+    return new Map([...this.#attachments].map(([k, v]) => [k, v.mode]));
+  }
+
+  /** The program's clock (CLOCK_TAI) in ms, for {@link encodeCookie}'s `now`. */
+  clockNow(): number {
+    return Number(this.#nativeModule().clockTaiNs() / 1_000_000n);
+  }
+
+  /**
+   * Attaches the program to TC ingress of `ifname`, resolved in the caller's
+   * network namespace: tcx when the kernel has it (6.6+), else a clsact
+   * filter. Loads the program on first use.
+   */
+  attach(ifname: string): Promise<void> {
+    return this.#serial('attach', async () => {
+      const name = validateIfname(ifname);
+      if (this.#attachments.has(name)) throw new RangeError(`interface ${JSON.stringify(name)} is already attached`);
+      const native = this.#nativeModule();
+      let ifindex: number;
+      try {
+        ifindex = native.ifNameToIndex(name);
+      } catch (err) {
+        throw new InterfaceNotFoundError(name, nativeFields(err).errno ?? 19, err);
+      }
+      const syncookies = readSysctl('net/ipv4/tcp_syncookies');
+      if (syncookies === '0') {
+        throw new ConfigurationError('net.ipv4.tcp_syncookies is 0 in this network namespace: the kernel would reset every cookie ACK', {
+          code: 'ERR_SYNCOOKIES_DISABLED',
+          op: 'attach',
+          hint: 'set it to 1 (or 2): sysctl -w net.ipv4.tcp_syncookies=1',
+        });
+      }
+      const program = await this.#load();
+      this.#attachments.set(name, await this.#attachTo(program, ifindex, name));
+    });
+  }
+
+  async #attachTo(program: NativeProgram, ifindex: number, name: string): Promise<Attachment> {
+    try {
+      return { ifindex, mode: 'tcx', handle: await program.attachTcx(ifindex) };
+    } catch (err) {
+      const f = nativeFields(err);
+      // EINVAL: the kernel does not know BPF_TCX_INGRESS (before 6.6)
+      if (f.errno !== 22 && f.errno !== 95) throw attachError(err, name);
+    }
+    try {
+      return { ifindex, mode: 'clsact', handle: await program.attachTc(ifindex, 0, 0) };
+    } catch (err) {
+      throw attachError(err, name);
+    }
+  }
+
+  /** Detaches from `ifname`; the port is the kernel's again there. */
+  detach(ifname: string): Promise<void> {
+    return this.#serial('detach', async () => {
+      const name = validateIfname(ifname);
+      const a = this.#attachments.get(name);
+      if (!a) throw new RangeError(`interface ${JSON.stringify(name)} is not attached`);
+      this.#attachments.delete(name);
+      a.handle.detach();
+    });
+  }
+
+  /**
+   * Makes `key` (16 bytes; random when omitted) the current secret. Cookies
+   * minted with the previous secret stay valid until the next rotation.
+   */
+  rotateSecret(key?: Uint8Array): Promise<void> {
+    const next = key === undefined ? randomBytes(SECRET_BYTES) : Uint8Array.from(validateKey(key));
+    return this.#serial('rotateSecret', async () => {
+      this.#generation = (this.#generation + 1) >>> 0;
+      this.#previous = this.#current;
+      this.#current = next;
+      if (this.#program) this.#writeSecret(this.#program);
+    });
+  }
+
+  /** Counters summed over CPUs; all zero before the first attach. */
+  stats(): Promise<SynCookieStats> {
+    return this.#serial('stats', async () => {
+      if (!this.#program) return Object.fromEntries(STAT_NAMES.map((n) => [n, 0n])) as SynCookieStats;
+      const native = this.#nativeModule();
+      return sumStats(this.#program.mapLookup('stats', u32Key(0)), native.possibleCpus());
+    });
+  }
+
+  /** Detaches everywhere and unloads the program. Idempotent. */
+  close(): Promise<void> {
+    if (!this.#closing) {
+      this.#closing = this.#queue.then(
+        () => this.#teardown(),
+        () => this.#teardown(),
+      );
+    }
+    return this.#closing;
+  }
+
+  /** `await using agent = new SynCookieAgent(...)` closes it at the end of the scope. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  #teardown(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    const errors: unknown[] = [];
+    for (const [name, a] of this.#attachments) {
+      try {
+        a.handle.detach();
+      } catch (err) {
+        errors.push(attachError(err, name));
+      }
+    }
+    this.#attachments.clear();
+    this.#program?.close();
+    this.#program = null;
+    if (errors.length > 0) throw new AggregateError(errors, 'close: some attachments could not be removed');
+  }
+
+  /** Runs `fn` after every earlier call has settled, so attach/rotate/close never interleave. */
+  #serial<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    const run = async (): Promise<T> => {
+      if (this.#closed || this.#closing) throw new ClosedError(what);
+      return fn();
+    };
+    const p = this.#queue.then(run, run);
+    this.#queue = p.catch(() => undefined);
+    return p;
+  }
+
+  #nativeModule(): NativeModule {
+    if (!this.#native) {
+      const native = loadNative();
+      checkLayout(native.layout());
+      this.#native = native;
+    }
+    return this.#native;
+  }
+
+  #load(): Promise<NativeProgram> {
+    if (this.#program) return Promise.resolve(this.#program);
+    if (!this.#loading) {
+      this.#loading = (async () => {
+        let program: NativeProgram;
+        try {
+          program = await this.#nativeModule().open();
+        } catch (err) {
+          throw loadError(err);
+        }
+        try {
+          program.mapUpdate('ports', u32Key(0), portsBitmap(this.#ports));
+          if (this.#previous) {
+            program.mapUpdate('secrets', u32Key(((this.#generation - 1) >>> 0) % SECRET_SLOTS), Buffer.from(this.#previous));
+          }
+          this.#writeSecret(program);
+        } catch (err) {
+          program.close();
+          throw bpfErrorFrom(err, 'could not initialise the program\'s maps');
+        }
+        this.#program = program;
+        return program;
+      })().finally(() => {
+        this.#loading = null;
+      });
+    }
+    return this.#loading;
+  }
+
+  /**
+   * Secrets are a ring of SECRET_SLOTS: write the new key into the slot after
+   * the current one (no reader uses it), then publish the generation. A
+   * packet in flight reads either the old (current, previous) pair or the new.
+   */
+  #writeSecret(program: NativeProgram): void {
+    program.mapUpdate('secrets', u32Key(this.#generation % SECRET_SLOTS), Buffer.from(this.#current));
+    program.mapUpdate('config', u32Key(0), this.#configValue());
+  }
+
+  #configValue(): Buffer {
+    const rmemMax = Number(readSysctl('net/core/rmem_max') ?? '0') || 0;
+    return configValue({ generation: this.#generation, havePrev: this.#previous !== null, rmemMax, nowMsOverride: this.#nowMsOverride });
+  }
+
+  /** @internal test hooks: see lib/testing.ts. */
+  static _internals(agent: SynCookieAgent): AgentInternals {
+    return {
+      load: () => agent.#load(),
+      setClock: (ms: number | null) => {
+        agent.#nowMsOverride = ms === null ? 0n : BigInt(Math.floor(ms));
+        if (agent.#program) agent.#program.mapUpdate('config', u32Key(0), agent.#configValue());
+      },
+      keys: () => (agent.#previous ? [agent.#current, agent.#previous] : [agent.#current]),
+    };
+  }
+}
+
+/** @internal */
+export interface AgentInternals {
+  load(): Promise<NativeProgram>;
+  setClock(ms: number | null): void;
+  keys(): Uint8Array[];
+}
