@@ -3,7 +3,7 @@
  * even when a test failed, and arithmetic on agent counters.
  */
 import { existsSync } from 'node:fs'
-import { afterAll, describe } from 'vitest'
+import { afterAll, describe, expect } from 'vitest'
 import { createTopology, destroyAllTopologies, kernelSkipReason, type Topology } from './netns.js'
 import { DIST_INDEX, killAllWorkers, NsWorker, type AgentStats } from './worker.js'
 
@@ -101,4 +101,70 @@ export function pick(delta: AgentStats, names: readonly string[]): Record<string
   const out: Record<string, bigint> = {}
   for (const n of names) out[n] = delta[n] ?? 0n
   return out
+}
+
+/** A measured step: what the agent's counters and the veth drop counters did around it. */
+export interface Measured<T> {
+  result: T
+  delta: AgentStats
+  /** Packets dropped on the veth ends (or lo) during the step: retransmits may have happened. */
+  drops: number
+}
+
+/**
+ * Runs fn between two stats() reads of `agent` and two reads of `drops()`.
+ */
+export async function measure<T>(
+  agent: NsWorker,
+  drops: () => Promise<number>,
+  fn: () => Promise<T>,
+): Promise<Measured<T>> {
+  const d0 = await drops()
+  const s0 = await agent.stats()
+  const result = await fn()
+  const s1 = await agent.stats()
+  const d1 = await drops()
+  return { result, delta: statsDelta(s0, s1), drops: d1 - d0 }
+}
+
+/** Counters that a retransmitted SYN (after a drop) may legitimately move more than once. */
+const RETRANSMIT_TOLERANT = new Set(['synReceived', 'synAckSent', 'synExistingSocket', 'passEstablished', 'passOther'])
+
+/**
+ * Asserts that the named counters moved by exactly `expected`. When packets were dropped on the
+ * way (shared per-CPU backlog), SYN counters may be higher by retransmits: they are then checked
+ * as lower bounds, and the message says so; every other counter stays exact.
+ */
+export function expectCounters(
+  m: Measured<unknown>,
+  expected: Partial<Record<StatName, bigint>>,
+  what: string,
+): void {
+  const names = Object.keys(expected) as StatName[]
+  const got = pick(m.delta, names)
+  const ctx = `${what}: counters moved ${JSON.stringify(moved(m.delta))}, ${m.drops} packet(s) dropped on the link`
+  if (m.drops === 0) {
+    expect(got, `${ctx} (nothing dropped: exact)`).toEqual(expected)
+    return
+  }
+  for (const n of names) {
+    const want = expected[n] ?? 0n
+    if (RETRANSMIT_TOLERANT.has(n)) {
+      expect(got[n]! >= want, `${ctx}; ${n} must be >= ${want} (retransmits after drops may add)`).toBe(true)
+    } else {
+      expect(got[n], `${ctx}; ${n} stays exact even with drops`).toBe(want)
+    }
+  }
+}
+
+/** Every counter of the delta must be 0. */
+export function expectNoCounterMoved(m: Measured<unknown>, what: string): void {
+  expect(moved(m.delta), `${what}: no counter may move (${m.drops} packet(s) dropped)`).toEqual({})
+}
+
+/** Creates the agent in the server worker with `ports` and attaches it to the server veth. */
+export async function startAgent(env: KernelEnv, ports: number[]): Promise<void> {
+  requireDist()
+  await env.server.createAgent({ ports })
+  await env.server.attach(env.topo.server.dev)
 }
