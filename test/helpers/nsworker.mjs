@@ -17,7 +17,7 @@ import { readlinkSync } from 'node:fs'
 import net from 'node:net'
 import path from 'node:path'
 import { performance } from 'node:perf_hooks'
-import { fileURLToPath } from 'node:url'
+import { fileURLToPath, pathToFileURL } from 'node:url'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 const distPath = process.env.SCA_DIST_INDEX ?? path.resolve(here, '../../dist/index.js')
@@ -300,6 +300,11 @@ async function closeAll() {
 
 const ops = {
   ping: () => ({ pid: process.pid, uid: process.getuid(), netns: readlinkSync('/proc/self/ns/net') }),
+  'module.exports': () => Object.keys(loadAgentModule()).sort(),
+  'module.esmExports': async () => {
+    const esm = await import(pathToFileURL(distPath.replace(/\.js$/, '.mjs')).href)
+    return Object.keys(esm).filter((k) => k !== 'default').sort()
+  },
   'agent.create': (opts) => {
     const { SynCookieAgent } = loadAgentModule()
     agent = new SynCookieAgent(opts)
@@ -329,6 +334,7 @@ function serializeError(err) {
   }
   if (err.code !== undefined) out.code = err.code
   if (err.errno !== undefined) out.errno = err.errno
+  if (agentModule?.BpfError !== undefined) out.isBpfError = err instanceof agentModule.BpfError
   return out
 }
 
