@@ -80,3 +80,9 @@ export async function holdDummyTcx(ns: string, dev: string): Promise<DummyHold> 
   const { prog_id: progId } = JSON.parse(line) as { prog_id: number }
   return { progId, child }
 }
+
+/** `bpftool prog show`: the id, type and name of every loaded program. */
+export async function bpftoolProgs(): Promise<{ id: number; type: string; name?: string }[]> {
+  const { stdout } = await run(['bpftool', '-j', 'prog', 'show'])
+  return JSON.parse(stdout) as { id: number; type: string; name?: string }[]
+}

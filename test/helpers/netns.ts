@@ -1,9 +1,11 @@
 /**
  * Network namespaces for kernel tests.
  *
- * A topology is two namespaces, `<prefix>-srv` and `<prefix>-cli`, joined by a veth pair
- * created directly inside them (`<prefix>-s` / `<prefix>-c`), so no host interface is ever
- * created, renamed or touched. Addresses live only inside the namespaces:
+ * A topology is two namespaces, `<prefix>-<pid>-srv` and `<prefix>-<pid>-cli`, joined by a veth
+ * pair created directly inside them (`<prefix>-s` / `<prefix>-c`), so no host interface is ever
+ * created, renamed or touched. The pid (of the test process) keeps two runs of the same file on
+ * this shared machine (two engineers, or CI) out of each other's way; interface names need no
+ * such tag since they live inside the namespaces. Addresses live only inside the namespaces:
  *
  *   server  192.0.2.1/24  2001:db8::1/64   (TEST-NET-1, documentation prefix)
  *   client  192.0.2.2/24  2001:db8::2/64
@@ -11,7 +13,7 @@
  *
  * Neighbours are static (no ARP/ND on the test path), IPv6 addresses use `nodad`.
  * Every name starts with the caller's prefix; {@link removeLeftovers} deletes what a crashed
- * run with the same prefix left behind.
+ * run with the same prefix left behind (namespaces whose pid is no longer alive).
  */
 import { accessSync, constants } from 'node:fs'
 import { run, sleep, type RunOptions, type RunResult } from './exec.js'
@@ -171,10 +173,33 @@ async function deleteNamespace(ns: string): Promise<void> {
   await run(['ip', 'netns', 'del', ns]).catch(() => undefined)
 }
 
-/** Removes every namespace named `${prefix}-*` (left by a crashed run). */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
+/** The name of a namespace of this process: `${prefix}-${pid}-${role}`. */
+export function namespaceName(prefix: string, role: string, pid = process.pid): string {
+  return `${prefix}-${pid}-${role}`
+}
+
+/**
+ * Removes the namespaces `${prefix}-<pid>-*` whose test process is gone (a crashed run), and
+ * those of this very process (a topology it did not destroy). A live run's are left alone.
+ */
 export async function removeLeftovers(prefix: string): Promise<string[]> {
   checkPrefix(prefix)
-  const stale = (await listNamespaces()).filter((n) => n.startsWith(`${prefix}-`))
+  const re = new RegExp(`^${prefix}-(\\d+)-[a-z0-9]+$`) // prefix is [a-z0-9-] only
+  const stale = (await listNamespaces()).filter((n) => {
+    const m = re.exec(n)
+    if (m?.[1] === undefined) return false
+    const pid = Number(m[1])
+    return pid === process.pid || !alive(pid)
+  })
   for (const ns of stale) await deleteNamespace(ns)
   return stale
 }
@@ -201,14 +226,14 @@ export async function createNamespace(ns: string): Promise<void> {
 const destroyers = new Set<() => Promise<void>>()
 
 /**
- * Creates `<prefix>-srv` and `<prefix>-cli` joined by a veth pair, after removing leftovers of
- * the same prefix. Register `topology.destroy()` in afterAll (see {@link destroyAllTopologies}).
+ * Creates `<prefix>-<pid>-srv` and `<prefix>-<pid>-cli` joined by a veth pair, after removing
+ * leftovers of the same prefix. Register `topology.destroy()` in afterAll (see {@link destroyAllTopologies}).
  */
 export async function createTopology(prefix: string): Promise<Topology> {
   checkPrefix(prefix)
   await removeLeftovers(prefix)
-  const srv = `${prefix}-srv`
-  const cli = `${prefix}-cli`
+  const srv = namespaceName(prefix, 'srv')
+  const cli = namespaceName(prefix, 'cli')
   const sdev = `${prefix}-s`
   const cdev = `${prefix}-c`
   let destroyed = false

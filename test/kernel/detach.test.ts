@@ -4,7 +4,7 @@
  * the programs we loaded are gone from the kernel. A killed agent process leaves nothing either.
  */
 import { beforeAll, expect, it } from 'vitest'
-import { bpftoolNetShow, progsExist, tcIngressFilters, tcxIngress, type AttachedProg } from '../helpers/bpf.js'
+import { bpftoolNetShow, bpftoolProgs, progsExist, tcIngressFilters, tcxIngress, type AttachedProg } from '../helpers/bpf.js'
 import { poll } from '../helpers/exec.js'
 import {
   describeKernel,
@@ -57,6 +57,8 @@ describeKernel('detach and close', () => {
     expect(gone ?? (await progsExist(ids)), `${what}: program ids ${ids.join(',')} still loaded`).toEqual(
       Object.fromEntries(ids.map((i) => [String(i), false])),
     )
+    const left = (await bpftoolProgs()).filter((p) => ids.includes(p.id))
+    expect(left, `${what}: bpftool prog show still lists our sched_cls program(s)`).toEqual([])
   }
 
   it('attach → cookie handshakes; detach → kernel handshakes and no counter moves; attach again works', async () => {
@@ -65,6 +67,8 @@ describeKernel('detach and close', () => {
     await env.server.attach(env.topo.server.dev)
     const attached = ours(await tcxIngress(env.topo.server.ns, env.topo.server.dev))
     expect(attached, 'our program on tcx ingress after attach').toHaveLength(1)
+    const listed = (await bpftoolProgs()).find((p) => p.id === attached[0]?.id)
+    expect(listed, 'bpftool prog show lists the attached program').toMatchObject({ type: 'sched_cls', name: 'syncookie_ingress' })
 
     const through = await measure(env.server, drops, () => connect())
     expect(through.result.ok, JSON.stringify(through.result)).toBe(true)

@@ -13,6 +13,7 @@ import {
   disableTxChecksum,
   findSocket,
   listNamespaces,
+  namespaceName,
   nstat,
   parseSs,
   removeLeftovers,
@@ -41,8 +42,8 @@ describeKernel('kernel test harness (plain kernel, no agent)', () => {
 
   it('creates namespaces and a veth pair only inside them', async () => {
     const names = await listNamespaces()
-    expect(names).toContain(`${PREFIX}-srv`)
-    expect(names).toContain(`${PREFIX}-cli`)
+    expect(names).toContain(namespaceName(PREFIX, 'srv'))
+    expect(names).toContain(namespaceName(PREFIX, 'cli'))
     const host = await run(['ip', '-j', 'link', 'show'])
     const hostNames = (JSON.parse(host.stdout) as { ifname: string }[]).map((l) => l.ifname)
     expect(hostNames.filter((n) => n.startsWith(PREFIX))).toEqual([])
@@ -51,11 +52,23 @@ describeKernel('kernel test harness (plain kernel, no agent)', () => {
     expect(ping.netns).not.toBe(hostNs)
   })
 
-  it('removes leftovers of a crashed run with the same prefix', async () => {
-    const crashed = `${PREFIX}y`
-    await createNamespace(`${crashed}-srv`)
-    expect(await removeLeftovers(crashed)).toEqual([`${crashed}-srv`])
-    expect(await listNamespaces()).not.toContain(`${crashed}-srv`)
+  it('removes leftovers of a crashed run with the same prefix, not those of a live run', async () => {
+    const prefix = `${PREFIX}y`
+    let deadPid = 4_194_000
+    while (deadPid < 4_194_304 && (await run(['test', '-e', `/proc/${deadPid}`]).then(() => true, () => false))) deadPid++
+    const crashed = namespaceName(prefix, 'srv', deadPid)
+    const live = namespaceName(prefix, 'srv', process.ppid)
+    await createNamespace(crashed)
+    await createNamespace(live)
+    try {
+      expect(await removeLeftovers(prefix)).toEqual([crashed])
+      const names = await listNamespaces()
+      expect(names).not.toContain(crashed)
+      expect(names).toContain(live)
+    } finally {
+      await run(['ip', 'netns', 'del', live]).catch(() => undefined)
+      await run(['ip', 'netns', 'del', crashed]).catch(() => undefined)
+    }
   })
 
   for (const family of [4, 6] as const) {
