@@ -323,6 +323,13 @@ const ops = {
   'tcp.connect': connectOnce,
   'tcp.connectMany': connectMany,
   'tcp.closeAll': closeAll,
+  // Extension modules (test/helpers/ops-*.mjs) add ops of their own: they export
+  // `register({ ops, needAgent, loadAgentModule })`.
+  'worker.load': async (modPath) => {
+    const m = await import(pathToFileURL(path.resolve(here, modPath)).href)
+    m.register({ ops, needAgent, loadAgentModule })
+    return Object.keys(ops).sort()
+  },
 }
 
 function serializeError(err) {
