@@ -1,14 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import {
-  BpfError,
   ClosedError,
   ConfigurationError,
   InterfaceNotFoundError,
-  NotSupportedError,
-  PermissionError,
-  VerifierError,
   bpfErrorFrom,
+  errorFromAttach,
+  errorFromLoad,
   nativeFields,
 } from './errors';
 import { STAT_NAMES, SECRET_SLOTS, checkLayout, configValue, portsBitmap, sumStats, u32Key, type StatName } from './layout';
@@ -36,7 +34,6 @@ interface Attachment {
   handle: NativeLink | NativeTcFilter;
 }
 
-const KFUNC = 'bpf_sk_assign_tcp_reqsk';
 const SECRET_BYTES = 16;
 
 function validatePorts(options: unknown): number[] {
@@ -85,32 +82,6 @@ function readSysctl(path: string): string | null {
   } catch {
     return null;
   }
-}
-
-/** Turns a failed load into the error a user can act on, probing only after the failure. */
-function loadError(err: unknown): BpfError {
-  const f = nativeFields(err);
-  const log = f.log ?? '';
-  const op = f.op ?? 'bpf_object__load';
-  if (!existsSync('/sys/kernel/btf/vmlinux')) {
-    return new NotSupportedError({ feature: 'kernel BTF (/sys/kernel/btf/vmlinux, CONFIG_DEBUG_INFO_BTF)', minimumKernel: '5.4', errno: f.errno, op, detail: f.message, cause: err });
-  }
-  if (log.includes(KFUNC) && /not found|extern/i.test(log)) {
-    return new NotSupportedError({ feature: `the ${KFUNC}() kfunc`, minimumKernel: '6.9', errno: f.errno, op, detail: 'the kernel BTF has no such kfunc (or CONFIG_SYN_COOKIES is off)', cause: err });
-  }
-  if (f.errno === 1 /* EPERM */) return new PermissionError({ capability: 'CAP_BPF', errno: 1, op, cause: err });
-  if (/processed \d+ insns|^\d+: \(/m.test(log) || log.includes('BEGIN PROG LOAD LOG')) {
-    return new VerifierError({ errno: f.errno ?? 0, op, log, cause: err });
-  }
-  if (f.errno === 13 /* EACCES */) return new PermissionError({ capability: 'CAP_BPF', errno: 13, op, cause: err });
-  return bpfErrorFrom(err, log ? `libbpf said: ${log.trim().split('\n').slice(-3).join(' | ')}` : 'see the cause');
-}
-
-function attachError(err: unknown, ifname: string): BpfError {
-  const f = nativeFields(err);
-  if (f.errno === 1 || f.errno === 13) return new PermissionError({ capability: 'CAP_NET_ADMIN', errno: f.errno, op: f.op ?? 'attach', cause: err });
-  if (f.errno === 19 /* ENODEV */) return new InterfaceNotFoundError(ifname, 19, err);
-  return bpfErrorFrom(err, `attaching to ${ifname} failed`);
 }
 
 /**
@@ -188,12 +159,12 @@ export class SynCookieAgent {
     } catch (err) {
       const f = nativeFields(err);
       // EINVAL: the kernel does not know BPF_TCX_INGRESS (before 6.6)
-      if (f.errno !== 22 && f.errno !== 95) throw attachError(err, name);
+      if (f.errno !== 22 && f.errno !== 95) throw errorFromAttach(err, name);
     }
     try {
       return { ifindex, mode: 'clsact', handle: await program.attachTc(ifindex, 0, 0) };
     } catch (err) {
-      throw attachError(err, name);
+      throw errorFromAttach(err, name);
     }
   }
 
@@ -255,7 +226,7 @@ export class SynCookieAgent {
       try {
         a.handle.detach();
       } catch (err) {
-        errors.push(attachError(err, name));
+        errors.push(errorFromAttach(err, name));
       }
     }
     this.#attachments.clear();
@@ -292,7 +263,7 @@ export class SynCookieAgent {
         try {
           program = await this.#nativeModule().open();
         } catch (err) {
-          throw loadError(err);
+          throw errorFromLoad(err, { btf: existsSync('/sys/kernel/btf/vmlinux') });
         }
         try {
           program.mapUpdate('ports', u32Key(0), portsBitmap(this.#ports));

@@ -151,3 +151,38 @@ export function bpfErrorFrom(err: unknown, hint: string): BpfError {
   const f = nativeFields(err);
   return new BpfError(f.message, { errno: f.errno, op: f.op ?? 'unknown', hint, cause: err });
 }
+
+const KFUNC = 'bpf_sk_assign_tcp_reqsk';
+
+/** What is known about the host when a load fails (probed after the failure, not before every load). */
+export interface LoadProbe {
+  /** /sys/kernel/btf/vmlinux exists. */
+  btf: boolean;
+}
+
+/** Turns a failed `open()` of the program into the error a user can act on. */
+export function errorFromLoad(err: unknown, probe: LoadProbe): BpfError {
+  const f = nativeFields(err);
+  const log = f.log ?? '';
+  const op = f.op ?? 'bpf_object__load';
+  if (!probe.btf) {
+    return new NotSupportedError({ feature: 'kernel BTF (/sys/kernel/btf/vmlinux, CONFIG_DEBUG_INFO_BTF)', minimumKernel: '5.4', errno: f.errno, op, detail: f.message, cause: err });
+  }
+  if (log.includes(KFUNC) && /not found|extern/i.test(log)) {
+    return new NotSupportedError({ feature: `the ${KFUNC}() kfunc`, minimumKernel: '6.9', errno: f.errno, op, detail: 'the kernel BTF has no such kfunc (or CONFIG_SYN_COOKIES is off)', cause: err });
+  }
+  if (f.errno === 1 /* EPERM */) return new PermissionError({ capability: 'CAP_BPF', errno: 1, op, cause: err });
+  if (/processed \d+ insns|^\d+: \(/m.test(log) || log.includes('BEGIN PROG LOAD LOG')) {
+    return new VerifierError({ errno: f.errno ?? 0, op, log, cause: err });
+  }
+  if (f.errno === 13 /* EACCES */) return new PermissionError({ capability: 'CAP_BPF', errno: 13, op, cause: err });
+  return bpfErrorFrom(err, log ? `libbpf said: ${log.trim().split('\n').slice(-3).join(' | ')}` : 'see the cause');
+}
+
+/** Turns a failed tcx/clsact attach into the error a user can act on. */
+export function errorFromAttach(err: unknown, ifname: string): BpfError {
+  const f = nativeFields(err);
+  if (f.errno === 1 || f.errno === 13) return new PermissionError({ capability: 'CAP_NET_ADMIN', errno: f.errno, op: f.op ?? 'attach', cause: err });
+  if (f.errno === 19 /* ENODEV */) return new InterfaceNotFoundError(ifname, 19, err);
+  return bpfErrorFrom(err, `attaching to ${ifname} failed`);
+}
