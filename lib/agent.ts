@@ -184,7 +184,13 @@ export class SynCookieAgent {
    * minted with the previous secret stay valid until the next rotation.
    */
   rotateSecret(key?: Uint8Array): Promise<void> {
-    const next = key === undefined ? randomBytes(SECRET_BYTES) : Uint8Array.from(validateKey(key));
+    let next: Uint8Array;
+    try {
+      // copied now: the caller may reuse its buffer
+      next = key === undefined ? randomBytes(SECRET_BYTES) : Uint8Array.from(validateKey(key));
+    } catch (err) {
+      return Promise.reject(err);
+    }
     return this.#serial('rotateSecret', async () => {
       this.#generation = (this.#generation + 1) >>> 0;
       this.#previous = this.#current;
