@@ -23,3 +23,4 @@ export {
   type CookieTuple,
   type CookieOptions,
 } from './cookie';
+export { prometheusText } from './metrics';

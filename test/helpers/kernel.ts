@@ -56,29 +56,9 @@ export function registerCleanup(): void {
   }, 30_000)
 }
 
-/** Every name in bpf/syncookie.h SC_STATS, in order (the TS field names). */
-export const STAT_NAMES = [
-  'synReceived',
-  'synAckSent',
-  'synExistingSocket',
-  'synNoListener',
-  'synDropMalformed',
-  'synDropFragment',
-  'synDropHeaders',
-  'synDropAddress',
-  'synDropMss',
-  'synDropError',
-  'ackAccepted',
-  'ackRejected',
-  'ackKernelCookie',
-  'ackAssignFailed',
-  'ackMalformed',
-  'passEstablished',
-  'passNoSocket',
-  'passOther',
-] as const
-
-export type StatName = (typeof STAT_NAMES)[number]
+/** Every name in bpf/syncookie.h SC_STATS, in order (the TS field names): lib/layout.ts's list. */
+export { STAT_NAMES, type StatName } from '../../lib/layout.js'
+import { STAT_NAMES, type StatName } from '../../lib/layout.js'
 
 /** after - before for every counter in either (missing counts as 0). */
 export function statsDelta(before: AgentStats, after: AgentStats): AgentStats {
