@@ -28,6 +28,12 @@ export type SynCookieStats = Record<StatName, bigint>;
 /** How the program is attached to one interface. */
 export type AttachMode = 'tcx' | 'clsact';
 
+/** Options of {@link SynCookieAgent.attach}. */
+export interface AttachOptions {
+  /** `auto` (default): tcx when the kernel has it (6.6+), else a clsact filter. */
+  mode?: AttachMode | 'auto';
+}
+
 interface Attachment {
   ifindex: number;
   mode: AttachMode;
@@ -60,6 +66,15 @@ function validateIfname(name: unknown): string {
     throw new TypeError(`interface must be an interface name (1–15 characters, no '/' or spaces), got ${describe(name)}`);
   }
   return name;
+}
+
+function validateMode(options: unknown): AttachMode | 'auto' {
+  if (typeof options !== 'object' || options === null) throw new TypeError(`attach options must be an object, got ${describe(options)}`);
+  const mode = (options as { mode?: unknown }).mode ?? 'auto';
+  if (mode !== 'auto' && mode !== 'tcx' && mode !== 'clsact') {
+    throw new TypeError(`options.mode must be 'auto', 'tcx' or 'clsact', got ${describe(mode)}`);
+  }
+  return mode;
 }
 
 function validateKey(key: unknown): Uint8Array {
@@ -129,9 +144,10 @@ export class SynCookieAgent {
    * network namespace: tcx when the kernel has it (6.6+), else a clsact
    * filter. Loads the program on first use.
    */
-  attach(ifname: string): Promise<void> {
+  attach(ifname: string, options: AttachOptions = {}): Promise<void> {
     return this.#serial('attach', async () => {
       const name = validateIfname(ifname);
+      const mode = validateMode(options);
       if (this.#attachments.has(name)) throw new RangeError(`interface ${JSON.stringify(name)} is already attached`);
       const native = this.#nativeModule();
       let ifindex: number;
@@ -149,17 +165,19 @@ export class SynCookieAgent {
         });
       }
       const program = await this.#load();
-      this.#attachments.set(name, await this.#attachTo(program, ifindex, name));
+      this.#attachments.set(name, await this.#attachTo(program, ifindex, name, mode));
     });
   }
 
-  async #attachTo(program: NativeProgram, ifindex: number, name: string): Promise<Attachment> {
-    try {
-      return { ifindex, mode: 'tcx', handle: await program.attachTcx(ifindex) };
-    } catch (err) {
-      const f = nativeFields(err);
-      // EINVAL: the kernel does not know BPF_TCX_INGRESS (before 6.6)
-      if (f.errno !== 22 && f.errno !== 95) throw errorFromAttach(err, name);
+  async #attachTo(program: NativeProgram, ifindex: number, name: string, mode: AttachMode | 'auto'): Promise<Attachment> {
+    if (mode !== 'clsact') {
+      try {
+        return { ifindex, mode: 'tcx', handle: await program.attachTcx(ifindex) };
+      } catch (err) {
+        const f = nativeFields(err);
+        // EINVAL: the kernel does not know BPF_TCX_INGRESS (before 6.6)
+        if (mode === 'tcx' || (f.errno !== 22 && f.errno !== 95)) throw errorFromAttach(err, name);
+      }
     }
     try {
       return { ifindex, mode: 'clsact', handle: await program.attachTc(ifindex, 0, 0) };

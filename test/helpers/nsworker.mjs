@@ -310,7 +310,8 @@ const ops = {
     agent = new SynCookieAgent(opts)
     return { created: true }
   },
-  'agent.attach': (ifname) => needAgent().attach(ifname),
+  // args: the interface name, or { ifname, options } (options as in SynCookieAgent.attach)
+  'agent.attach': (a) => (typeof a === 'string' ? needAgent().attach(a) : needAgent().attach(a.ifname, a.options)),
   'agent.detach': (ifname) => needAgent().detach(ifname),
   'agent.rotateSecret': (key) => {
     const k = keyArg(key)

@@ -213,8 +213,8 @@ export class NsWorker {
     await this.call('agent.create', opts)
   }
 
-  attach(ifname: string): Promise<void> {
-    return this.call('agent.attach', ifname, 20_000)
+  attach(ifname: string, options?: { mode?: 'auto' | 'tcx' | 'clsact' }): Promise<void> {
+    return this.call('agent.attach', options ? { ifname, options } : ifname, 20_000)
   }
 
   detach(ifname: string): Promise<void> {
