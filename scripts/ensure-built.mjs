@@ -39,5 +39,5 @@ function newest(dir) {
 const mtime = (f) => (existsSync(path.join(root, f)) ? statSync(path.join(root, f)).mtimeMs : 0)
 const addon = mtime('build/Release/syncookie.node')
 const dist = mtime('dist/index.js')
-if (addon === 0 || Math.max(newest('bpf'), newest('binding'), mtime('CMakeLists.txt')) > addon) run('npm', ['run', 'build:addon'])
+if (addon === 0 || Math.max(newest('bpf'), newest('binding'), newest('cmake'), mtime('CMakeLists.txt')) > addon) run('npm', ['run', 'build:addon'])
 if (dist === 0 || newest('lib') > dist) run('npm', ['run', 'build:ts'])
