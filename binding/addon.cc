@@ -12,6 +12,7 @@
 #include "args.h"
 #include "errors.h"
 #include "link.h"
+#include "object.h"
 #include "program.h"
 #include "shared.h"
 
@@ -94,6 +95,8 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   data->program = Napi::Persistent(program);
   data->link = Napi::Persistent(link);
   data->tcFilter = Napi::Persistent(tcFilter);
+  Napi::Function bpfObject = BpfObject::Define(env);
+  data->bpfObject = Napi::Persistent(bpfObject);
 
   exports.Set("layout", Napi::Function::New<Layout>(env, "layout"));
   exports.Set("possibleCpus", Napi::Function::New<PossibleCpus>(env, "possibleCpus"));
@@ -101,9 +104,11 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("ifNameToIndex", Napi::Function::New<IfNameToIndex>(env, "ifNameToIndex"));
   exports.Set("queryTcx", Napi::Function::New<QueryTcx>(env, "queryTcx"));
   exports.Set("open", Napi::Function::New<Open>(env, "open"));
+  exports.Set("openObject", Napi::Function::New<OpenObject>(env, "openObject"));
   exports.Set("Program", program);
   exports.Set("Link", link);
   exports.Set("TcFilter", tcFilter);
+  exports.Set("BpfObject", bpfObject);
   return exports;
 }
 

@@ -9,6 +9,7 @@ struct AddonData {
   Napi::FunctionReference program;
   Napi::FunctionReference link;
   Napi::FunctionReference tcFilter;
+  Napi::FunctionReference bpfObject;
 };
 
 inline AddonData& Data(Napi::Env env) { return *env.GetInstanceData<AddonData>(); }

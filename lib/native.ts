@@ -81,6 +81,21 @@ export interface NativeProgram {
   close(): void;
 }
 
+/**
+ * Any BPF object file, opened and loaded by libbpf (bench/ uses it for the
+ * anchor programs of bench/anchors.bpf.c). Programs are named as in C.
+ */
+export interface NativeBpfObject {
+  /** The names of the object's programs, in ELF order. */
+  progNames(): string[];
+  /** The program's fd; throws (op 'bpf_object__find_program_by_name', ENOENT) for an unknown name. */
+  progFd(progName: string): number;
+  /** BPF_PROG_TEST_RUN of one program off the main thread, as {@link NativeProgram.testRun}. */
+  testRun(progName: string, data: Uint8Array, repeat: number, dataSizeOut: number): Promise<TestRunResult>;
+  /** bpf_object__close; idempotent. Every other method then throws an Error with code 'ERR_CLOSED'. */
+  close(): void;
+}
+
 /** A tcx link: attached until detach(), GC or the end of the process. */
 export interface NativeLink {
   /** The link fd, -1 once detached. */
@@ -123,9 +138,12 @@ export interface NativeModule {
   queryTcx(ifindex: number): number;
   /** syncookie_bpf__open + __load off the main thread; rejects with log set. */
   open(): Promise<NativeProgram>;
+  /** bpf_object__open_file + __load of the file at `path`, off the main thread; rejects with log set. */
+  openObject(path: string): Promise<NativeBpfObject>;
   readonly Program: NativeClass<NativeProgram>;
   readonly Link: NativeClass<NativeLink>;
   readonly TcFilter: NativeClass<NativeTcFilter>;
+  readonly BpfObject: NativeClass<NativeBpfObject>;
 }
 
 // node-gyp-build ships no types.
