@@ -546,6 +546,11 @@ static __always_inline int bad_address(struct __sk_buff *skb, const struct pkt *
 			return 1; /* multicast */
 		if (!(p->saddr[0] | p->saddr[1] | p->saddr[2] | p->saddr[3]))
 			return 1; /* unspecified */
+		/* ::ffff:0:0/96 on the wire: the kernel drops it (ip6_rcv_core()),
+		 * and the cookie format has no tuple for it */
+		if ((!p->saddr[0] && !p->saddr[1] && p->saddr[2] == bpf_htonl(0xffff)) ||
+		    (!p->daddr[0] && !p->daddr[1] && p->daddr[2] == bpf_htonl(0xffff)))
+			return 1;
 		return 0;
 	}
 	{

@@ -497,6 +497,22 @@ describeKernel('the BPF program and lib/cookie.ts agree (BPF_PROG_TEST_RUN)', ()
     expect(rcvWscale).toBeGreaterThanOrEqual(0)
   })
 
+  it('drops IPv6 SYNs from or to IPv4-mapped addresses (the kernel would; the format has no tuple for them)', async () => {
+    // ::ffff:192.0.2.1 -> [2001:db8::7]:8080, a Linux-like SYN
+    const fromMapped =
+      '00000000000002000000000186dd600000000018064000000000000000000000ffffc000020120010db80000000000000000000000079c401f9012345678000000006002ffff83e80000020405b4'
+    // [2001:db8::2] -> ::ffff:192.0.2.7: only the destination is mapped
+    const toMapped = fromMapped.slice(0, 44) + '20010db8000000000000000000000002' + '00000000000000000000ffffc0000207' + fromMapped.slice(108)
+    const { results } = await measured([
+      { run: fromMapped, stats: true },
+      { run: toMapped, stats: true },
+    ])
+    for (const r of results as RunResult[]) {
+      expect(r.moved).toEqual({ synReceived: 1, synDropAddress: 1 })
+      expect(r.retval).toBe(TC_ACT.SHOT)
+    }
+  })
+
   it(`${TUPLES} random SYNs and their ACKs: ISN, TSval, options and checksums match the codec; 32 flips of every ${FLIP_EVERY}th cookie are rejected`, async () => {
     const rng = new Rng(SEED)
     const cases = makeCases(rng)
