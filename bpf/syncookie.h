@@ -78,7 +78,7 @@ _Static_assert(sizeof(struct sc_ports) == 8192, "sc_ports layout");
 	X(SYN_DROP_MALFORMED, synDropMalformed) /* truncated header or options, bad flags (SYN+FIN/RST) */ \
 	X(SYN_DROP_FRAGMENT, synDropFragment)  /* SYN in an IP fragment */        \
 	X(SYN_DROP_HEADERS, synDropHeaders)    /* IPv6 extension headers we do not answer */ \
-	X(SYN_DROP_ADDRESS, synDropAddress)    /* broadcast/multicast/unspecified address or not PACKET_HOST */ \
+	X(SYN_DROP_ADDRESS, synDropAddress)    /* broadcast/multicast/unspecified/v4-mapped address, not PACKET_HOST */ \
 	X(SYN_DROP_MSS, synDropMss)            /* client MSS below the table (536 v4, 1220 v6) */ \
 	X(SYN_DROP_ERROR, synDropError)        /* building or sending the SYN-ACK failed */ \
 	X(ACK_ACCEPTED, ackAccepted)           /* valid cookie: request socket assigned */ \
