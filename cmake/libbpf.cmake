@@ -4,7 +4,8 @@
 #
 # The tarball is Debian's libbpf_1.1.2.orig.tar.gz, which is upstream's v1.1.2
 # (Debian's 1.1.2-0+deb12u1 carries no patches); its SHA-256 is the one in that
-# package's signed .dsc. Offline: cmake-js compile --CDSC_LIBBPF_URL=/path/to/it.
+# package's signed .dsc. Offline: SYNCOOKIE_AGENT_LIBBPF_TARBALL=/path/to/it in
+# the environment (also for `npm install`), or cmake-js compile --CDSC_LIBBPF_URL=...
 #
 # Provides the imported target libbpf::static (libbpf.a, its headers, and the
 # system libelf and zlib it needs, which stay dynamic) and SC_LIBBPF_INCLUDE
@@ -14,9 +15,14 @@ include(ExternalProject)
 
 set(SC_LIBBPF_VERSION "1.1.2")
 set(SC_LIBBPF_SHA256 "b50ab60637fb713db78aa98e6ca911ddf13c0799d498a1f6ec03ebffc7dca588")
-set(SC_LIBBPF_URL
-  # Debian's archive, then the same file by its SHA-1 in Debian's permanent snapshot archive.
-  "${SC_DEBIAN_MIRROR}/pool/main/libb/libbpf/libbpf_${SC_LIBBPF_VERSION}.orig.tar.gz"
+if(DEFINED ENV{SYNCOOKIE_AGENT_LIBBPF_TARBALL})
+  set(SC_LIBBPF_DEFAULT_URL "$ENV{SYNCOOKIE_AGENT_LIBBPF_TARBALL}")
+else()
+  set(SC_LIBBPF_DEFAULT_URL
+    # Debian's archive, then the same file by its SHA-1 in Debian's permanent snapshot archive.
+    "${SC_DEBIAN_MIRROR}/pool/main/libb/libbpf/libbpf_${SC_LIBBPF_VERSION}.orig.tar.gz"
+endif()
+set(SC_LIBBPF_URL "${SC_LIBBPF_DEFAULT_URL}"
   CACHE STRING "URLs (or a local path) of libbpf_${SC_LIBBPF_VERSION}.orig.tar.gz; the SHA-256 is checked either way")
 
 find_library(SC_LIBELF NAMES elf DOC "libelf (elfutils), linked dynamically" REQUIRED)
