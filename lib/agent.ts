@@ -4,6 +4,7 @@ import {
   ClosedError,
   ConfigurationError,
   InterfaceNotFoundError,
+  NotSupportedError,
   bpfErrorFrom,
   errorFromAttach,
   errorFromLoad,
@@ -182,6 +183,18 @@ export class SynCookieAgent {
     try {
       return { ifindex, mode: 'clsact', handle: await program.attachTc(ifindex, 0, 0) };
     } catch (err) {
+      const f = nativeFields(err);
+      // ENOENT/EOPNOTSUPP: no clsact qdisc or no cls_bpf classifier in this kernel
+      if (mode === 'auto' && (f.errno === 2 || f.errno === 95)) {
+        throw new NotSupportedError({
+          feature: 'tcx, or a clsact qdisc with the bpf classifier (CONFIG_NET_SCH_INGRESS, CONFIG_NET_CLS_BPF)',
+          minimumKernel: '6.6',
+          errno: f.errno,
+          op: f.op ?? 'bpf_tc_attach',
+          detail: `neither attach mode works on ${name}`,
+          cause: err,
+        });
+      }
       throw errorFromAttach(err, name);
     }
   }

@@ -169,7 +169,10 @@ export function errorFromLoad(err: unknown, probe: LoadProbe): BpfError {
     return new NotSupportedError({ feature: 'kernel BTF (/sys/kernel/btf/vmlinux, CONFIG_DEBUG_INFO_BTF)', minimumKernel: '5.4', errno: f.errno, op, detail: f.message, cause: err });
   }
   if (log.includes(KFUNC) && /not found|extern/i.test(log)) {
-    return new NotSupportedError({ feature: `the ${KFUNC}() kfunc`, minimumKernel: '6.9', errno: f.errno, op, detail: 'the kernel BTF has no such kfunc (or CONFIG_SYN_COOKIES is off)', cause: err });
+    return new NotSupportedError({ feature: `the ${KFUNC}() kfunc`, minimumKernel: '6.9', errno: f.errno, op, detail: 'the kernel BTF has no such kfunc', cause: err });
+  }
+  if (/JIT is required|JIT does not support calling kernel function/.test(log)) {
+    return new NotSupportedError({ feature: 'the BPF JIT (CONFIG_BPF_JIT, net.core.bpf_jit_enable=1): kfunc calls need it', minimumKernel: '6.9', errno: f.errno, op, detail: 'the kernel interprets BPF instead of compiling it', cause: err });
   }
   if (f.errno === 1 /* EPERM */) return new PermissionError({ capability: 'CAP_BPF', errno: 1, op, cause: err });
   if (/processed \d+ insns|^\d+: \(/m.test(log) || log.includes('BEGIN PROG LOAD LOG')) {

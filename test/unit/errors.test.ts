@@ -81,3 +81,12 @@ describe('errorFromAttach', () => {
     expect((e as InterfaceNotFoundError).interface).toBe('eth9')
   })
 })
+
+describe('errorFromLoad without a JIT', () => {
+  it('names the BPF JIT instead of blaming the verifier', () => {
+    const log = 'libbpf: prog \'syncookie_ingress\': -- BEGIN PROG LOAD LOG --\nJIT is required for calling kernel function\nprocessed 0 insns\n-- END PROG LOAD LOG --'
+    const e = errorFromLoad(nativeError('bpf_object__load', 22, log), { btf: true })
+    expect(e).toBeInstanceOf(NotSupportedError)
+    expect((e as NotSupportedError).feature).toMatch(/JIT/)
+  })
+})

@@ -197,6 +197,23 @@ describe('tcx, and clsact where the kernel has no tcx', () => {
     await agent.close()
   })
 
+  it.each([
+    [2, 'ENOENT'],
+    [95, 'EOPNOTSUPP'],
+  ])('says what the kernel lacks when neither tcx nor clsact works (%i, %s)', async (errno, code) => {
+    useKernel({
+      attachTcx: () => nativeError('bpf_link_create', 22, 'EINVAL'),
+      attachTc: () => nativeError('bpf_tc_attach', errno, code),
+    })
+    const agent = new SynCookieAgent({ ports: [8080] })
+    const err = await attachError(agent)
+    expect(err).toBeInstanceOf(NotSupportedError)
+    expect(err).toMatchObject({ minimumKernel: '6.6', errno })
+    expect((err as NotSupportedError).feature).toMatch(/tcx.*CONFIG_NET_CLS_BPF/)
+    expect(agent.attachments.size).toBe(0)
+    await agent.close()
+  })
+
   it('reports the clsact failure, not the tcx one, when both fail', async () => {
     const { calls } = useKernel({
       attachTcx: () => nativeError('bpf_link_create', 22, 'EINVAL'),
