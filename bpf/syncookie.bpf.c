@@ -331,6 +331,28 @@ static long parse_option(__u32 index, void *ctx)
 	return 0;
 }
 
+/* The options of a Linux client's SYN, exactly: MSS, SACK_PERM, TS, NOP,
+ * WS (20 bytes). Recognised as a whole they parse as parse_option() would
+ * parse them, without bpf_loop's callback per option (15% of the SYN path). */
+static __always_inline int linux_syn_options(struct tcp_opts *o)
+{
+	const __u8 *b = o->buf;
+
+	if (o->len != 20 || b[0] != TCPOPT_MSS || b[1] != 4 || b[4] != TCPOPT_SACK_PERM || b[5] != 2 ||
+	    b[6] != TCPOPT_TIMESTAMP || b[7] != 10 || b[16] != TCPOPT_NOP || b[17] != TCPOPT_WINDOW ||
+	    b[18] != 3)
+		return 0;
+	o->has_mss = 1;
+	o->mss = ((__u16)b[2] << 8) | b[3];
+	o->sack = 1;
+	o->has_ts = 1;
+	o->tsval = ((__u32)b[8] << 24) | ((__u32)b[9] << 16) | ((__u32)b[10] << 8) | b[11];
+	o->tsecr = ((__u32)b[12] << 24) | ((__u32)b[13] << 16) | ((__u32)b[14] << 8) | b[15];
+	o->has_wscale = 1;
+	o->wscale = b[19];
+	return 1;
+}
+
 /* Returns 0, or -1 when the header or its options are truncated/malformed. */
 static __always_inline int parse_options(struct __sk_buff *skb, const struct pkt *p,
 					 struct tcp_opts *o)
@@ -351,6 +373,8 @@ static __always_inline int parse_options(struct __sk_buff *skb, const struct pkt
 	if (bpf_skb_load_bytes(skb, p->l4_off + sizeof(struct tcphdr), o->buf, len))
 		return -1; /* options past the end of the packet */
 	o->len = len;
+	if (linux_syn_options(o))
+		return 0;
 	bpf_loop(SC_MAX_OPTLEN, parse_option, o, 0);
 	return o->bad ? -1 : 0;
 }
