@@ -269,6 +269,23 @@ static __always_inline int parse_packet(struct __sk_buff *skb, struct pkt *p)
 		return PARSE_NOT_OURS;
 	if (r != PARSE_TCP)
 		return r;
+	/* Every TCP segment gets here: read the header in place when it is in
+	 * the linear area, a helper call less per segment (a segment to another
+	 * port: 60 -> 42 ns with repeat, 35 for an empty program). The bound
+	 * on l4_off is for the verifier (an IPv4 header ends by 74; 8 IPv6
+	 * extension headers may reach further, those take bpf_skb_load_bytes()). */
+	{
+		__u32 off = p->l4_off;
+		struct tcphdr *th;
+
+		if (off <= 255) {
+			th = data + off;
+			if ((void *)(th + 1) <= data_end) {
+				__builtin_memcpy(&p->th, th, sizeof(p->th));
+				return PARSE_TCP;
+			}
+		}
+	}
 	if (bpf_skb_load_bytes(skb, p->l4_off, &p->th, sizeof(p->th)))
 		return PARSE_NOT_OURS; /* no room for the ports: the kernel drops it */
 	return PARSE_TCP;
