@@ -2,10 +2,16 @@
 # whole into the addon, so that the .node needs no libbpf at run time. (Debian's
 # libbpf.a is not built with -fPIC and cannot go into a shared object.)
 #
-# The tarball is Debian's libbpf_1.1.2.orig.tar.gz, which is upstream's v1.1.2
-# (Debian's 1.1.2-0+deb12u1 carries no patches); its SHA-256 is the one in that
-# package's signed .dsc. Offline: SYNCOOKIE_AGENT_LIBBPF_TARBALL=/path/to/it in
-# the environment (also for `npm install`), or cmake-js compile --CDSC_LIBBPF_URL=...
+# The tarball is libbpf_1.1.2.orig.tar.gz from Debian's source package libbpf
+# 1.1.2-0+deb12u1, which is upstream's v1.1.2 (that version carries no
+# patches); its SHA-256 is the one in that package's signed .dsc. Where it comes
+# from, first that applies:
+#   1. cmake-js compile --CDSC_LIBBPF_TARBALL=/path/to/it
+#   2. SYNCOOKIE_AGENT_LIBBPF_TARBALL=/path/to/it in the environment (also for
+#      `npm install`): offline builds, machines without apt
+#   3. build/deps/libbpf_1.1.2.orig.tar.gz, fetched at configure time when it is
+#      not there by scripts/fetch-libbpf-source.sh (apt, by package name)
+# The SHA-256 is checked whichever it is.
 #
 # Provides the imported target libbpf::static (libbpf.a, its headers, and the
 # system libelf and zlib it needs, which stay dynamic) and SC_LIBBPF_INCLUDE
@@ -15,15 +21,43 @@ include(ExternalProject)
 
 set(SC_LIBBPF_VERSION "1.1.2")
 set(SC_LIBBPF_SHA256 "b50ab60637fb713db78aa98e6ca911ddf13c0799d498a1f6ec03ebffc7dca588")
-if(DEFINED ENV{SYNCOOKIE_AGENT_LIBBPF_TARBALL})
-  set(SC_LIBBPF_DEFAULT_URL "$ENV{SYNCOOKIE_AGENT_LIBBPF_TARBALL}")
+set(SC_LIBBPF_ORIG "libbpf_${SC_LIBBPF_VERSION}.orig.tar.gz")
+set(SC_LIBBPF_TARBALL "" CACHE FILEPATH
+  "${SC_LIBBPF_ORIG} to build libbpf from; empty: $SYNCOOKIE_AGENT_LIBBPF_TARBALL, else fetched with apt into build/deps")
+
+if(SC_LIBBPF_TARBALL)
+  set(SC_LIBBPF_SRC "${SC_LIBBPF_TARBALL}")
+  set(SC_LIBBPF_FROM "SC_LIBBPF_TARBALL")
+elseif(NOT "$ENV{SYNCOOKIE_AGENT_LIBBPF_TARBALL}" STREQUAL "")
+  set(SC_LIBBPF_SRC "$ENV{SYNCOOKIE_AGENT_LIBBPF_TARBALL}")
+  set(SC_LIBBPF_FROM "SYNCOOKIE_AGENT_LIBBPF_TARBALL")
 else()
-  set(SC_LIBBPF_DEFAULT_URL
-    # Debian's archive, then the same file by its SHA-1 in Debian's permanent snapshot archive.
-    "${SC_DEBIAN_MIRROR}/pool/main/libb/libbpf/libbpf_${SC_LIBBPF_VERSION}.orig.tar.gz"
+  set(SC_LIBBPF_SRC "${CMAKE_BINARY_DIR}/deps/${SC_LIBBPF_ORIG}")
+  set(SC_LIBBPF_FROM "scripts/fetch-libbpf-source.sh")
+  set(SC_LIBBPF_HAVE "")
+  if(EXISTS "${SC_LIBBPF_SRC}")
+    file(SHA256 "${SC_LIBBPF_SRC}" SC_LIBBPF_HAVE)
+  endif()
+  if(NOT SC_LIBBPF_HAVE STREQUAL SC_LIBBPF_SHA256)
+    message(STATUS "Fetching ${SC_LIBBPF_ORIG} with apt (scripts/fetch-libbpf-source.sh)")
+    execute_process(
+      COMMAND sh "${CMAKE_SOURCE_DIR}/scripts/fetch-libbpf-source.sh" "${CMAKE_BINARY_DIR}/deps"
+      RESULT_VARIABLE SC_LIBBPF_FETCH)
+    if(NOT SC_LIBBPF_FETCH EQUAL 0)
+      message(FATAL_ERROR "Could not fetch ${SC_LIBBPF_ORIG} with apt (above). Set "
+        "SYNCOOKIE_AGENT_LIBBPF_TARBALL to a copy of it (SHA-256 ${SC_LIBBPF_SHA256}).")
+    endif()
+  endif()
 endif()
-set(SC_LIBBPF_URL "${SC_LIBBPF_DEFAULT_URL}"
-  CACHE STRING "URLs (or a local path) of libbpf_${SC_LIBBPF_VERSION}.orig.tar.gz; the SHA-256 is checked either way")
+get_filename_component(SC_LIBBPF_SRC "${SC_LIBBPF_SRC}" ABSOLUTE)
+if(NOT EXISTS "${SC_LIBBPF_SRC}" OR IS_DIRECTORY "${SC_LIBBPF_SRC}")
+  message(FATAL_ERROR "${SC_LIBBPF_FROM}: no file ${SC_LIBBPF_SRC}")
+endif()
+file(SHA256 "${SC_LIBBPF_SRC}" SC_LIBBPF_HAVE)
+if(NOT SC_LIBBPF_HAVE STREQUAL SC_LIBBPF_SHA256)
+  message(FATAL_ERROR "${SC_LIBBPF_SRC} has SHA-256 ${SC_LIBBPF_HAVE}, not ${SC_LIBBPF_SHA256} (${SC_LIBBPF_ORIG})")
+endif()
+message(STATUS "libbpf ${SC_LIBBPF_VERSION} from ${SC_LIBBPF_SRC}")
 
 find_library(SC_LIBELF NAMES elf DOC "libelf (elfutils), linked dynamically" REQUIRED)
 find_library(SC_LIBZ NAMES z DOC "zlib, linked dynamically" REQUIRED)
@@ -41,11 +75,8 @@ set(SC_LIBBPF_MAKE "${SC_MAKE}" -C src BUILD_STATIC_ONLY=1 NO_PKG_CONFIG=1
     "OBJDIR=${SC_LIBBPF_DIR}/obj")
 
 ExternalProject_Add(libbpf
-  URL ${SC_LIBBPF_URL}
+  URL "${SC_LIBBPF_SRC}"
   URL_HASH "SHA256=${SC_LIBBPF_SHA256}"
-  DOWNLOAD_NAME "libbpf_${SC_LIBBPF_VERSION}.orig.tar.gz"
-  DOWNLOAD_DIR "${CMAKE_BINARY_DIR}/deps"
-  DOWNLOAD_NO_PROGRESS ON
   DOWNLOAD_EXTRACT_TIMESTAMP OFF
   PREFIX "${SC_LIBBPF_DIR}/ep"
   SOURCE_DIR "${SC_LIBBPF_DIR}/source"
