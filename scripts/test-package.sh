@@ -12,19 +12,23 @@
 #      192.0.2.0/24 only inside them): attach, one connect, ackAccepted >= 1
 #   5. PREBUILDS_ONLY=1 without a prebuild fails with a clear message and
 #      compiles nothing; without PREBUILDS_ONLY the toolchain builds it from
-#      the shipped sources (the fallback)
+#      the shipped sources (the fallback), libbpf's source fetched with apt by
+#      the installed package's scripts/fetch-libbpf-source.sh (also checked as
+#      an unprivileged user), and again offline with SYNCOOKIE_AGENT_LIBBPF_TARBALL
+#      and apt hidden
 # Needs root (unshare, ip netns). Namespaces and temp files go even on failure.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 
 tmp="$(mktemp -d /tmp/scpkg.XXXXXX)"
+nobody="$(mktemp -d /tmp/scpkg-nobody.XXXXXX)"   # uid 65534's, for fetch-libbpf-source.sh
 SRV="scpkg-srv-$$"
 CLI="scpkg-cli-$$"
 cleanup() {
   ip netns del "$SRV" 2>/dev/null || true
   ip netns del "$CLI" 2>/dev/null || true
-  rm -rf "$tmp"
+  rm -rf "$tmp" "$nobody"
 }
 trap cleanup EXIT
 steps=0
@@ -84,7 +88,7 @@ node -e "
   console.log(\`\${p.filename}: \${p.entryCount} files, \${kB(p.size)} packed, \${kB(p.unpackedSize)} unpacked\`)"
 tar tzf "$tarball" | sed 's|^package/||' | sort > "$tmp/files"
 for need in package.json README.md THIRD-PARTY-NOTICES.md CMakeLists.txt cmake/libbpf.cmake cmake/node-addon.map \
-    bpf/syncookie.bpf.c bpf/syncookie.h binding/addon.cc scripts/install.mjs scripts/prebuild-with-cmake-js.sh \
+    bpf/syncookie.bpf.c bpf/syncookie.h binding/addon.cc scripts/install.mjs scripts/prebuild-with-cmake-js.sh scripts/fetch-libbpf-source.sh \
     dist/index.js dist/index.mjs dist/index.d.ts dist/index.d.mts dist/agent.d.ts dist/errors.d.ts "${node[0]}"; do
   grep -qxF "$need" "$tmp/files" || fail "the tarball lacks $need"
 done
@@ -142,11 +146,11 @@ done
 [ ! -s "$tmp/compiler-calls" ] || { cat "$tmp/compiler-calls"; fail "running tried the hidden tools above"; }
 
 step "PREBUILDS_ONLY=1 without a prebuild"
-mkdir "$tmp/src" "$tmp/app2" "$tmp/app3"
+mkdir "$tmp/src" "$tmp/app2" "$tmp/app3" "$tmp/app4"
 tar xzf "$tarball" -C "$tmp/src"
 rm -rf "$tmp/src/package/prebuilds"
 tar czf "$tmp/noprebuild.tgz" -C "$tmp/src" package
-for d in app2 app3; do echo '{ "name": "scpkg-app", "private": true }' > "$tmp/$d/package.json"; done
+for d in app2 app3 app4; do echo '{ "name": "scpkg-app", "private": true }' > "$tmp/$d/package.json"; done
 if sandbox sh -c "cd '$tmp/app2' && PREBUILDS_ONLY=1 npm install --foreground-scripts --no-audit --no-fund '$tmp/noprebuild.tgz'" \
   > "$tmp/install2.log" 2>&1; then
   cat "$tmp/install2.log"; fail "the install succeeded without a prebuild"
@@ -155,22 +159,57 @@ grep 'syncookie-agent: PREBUILDS_ONLY is set and no prebuilt addon loads here' "
   || { cat "$tmp/install2.log"; fail "no clear PREBUILDS_ONLY message"; }
 [ ! -s "$tmp/compiler-calls" ] || { cat "$tmp/compiler-calls"; fail "the PREBUILDS_ONLY install tried to compile"; }
 
-step "fallback: build from the shipped sources (toolchain present, libbpf-dev hidden)"
-# libbpf's tarball as the prebuild fetched it: the offline way of README's "Installing from npm".
-export SYNCOOKIE_AGENT_LIBBPF_TARBALL="$root/build/deps/libbpf_1.1.2.orig.tar.gz"
-[ -f "$SYNCOOKIE_AGENT_LIBBPF_TARBALL" ] || fail "no $SYNCOOKIE_AGENT_LIBBPF_TARBALL after the prebuild"
+orig=libbpf_1.1.2.orig.tar.gz
+sha256=b50ab60637fb713db78aa98e6ca911ddf13c0799d498a1f6ec03ebffc7dca588
+loads_build() {
+  (cd "$1" && node -e "
+    const p = require('node-gyp-build').resolve('node_modules/syncookie-agent')
+    if (!p.endsWith('build/Release/syncookie.node')) throw new Error('loads ' + p)
+    require('syncookie-agent'); console.log('loads', require('node:path').relative(process.cwd(), p))")
+}
+
+step "fallback: build from the shipped sources (toolchain present, libbpf-dev hidden, libbpf's source through apt)"
 t=$(now)
 unshare --mount --propagation private bash -c "$hide_dev_libbpf"'
-  cd "$1" && exec npm install --foreground-scripts --no-audit --no-fund "$2"' sandbox "$tmp/app3" "$tmp/noprebuild.tgz" \
-  > "$tmp/install3.log" 2>&1 || { tail -40 "$tmp/install3.log"; fail "the from-source install"; }
+  cd "$1" && exec env -u SYNCOOKIE_AGENT_LIBBPF_TARBALL npm install --foreground-scripts --no-audit --no-fund "$2"' \
+  sandbox "$tmp/app3" "$tmp/noprebuild.tgz" > "$tmp/install3.log" 2>&1 || { tail -40 "$tmp/install3.log"; fail "the from-source install"; }
 echo "built from source and installed in $(elapsed "$t")"
-grep 'syncookie-agent: ' "$tmp/install3.log"
-grep -q "src='$SYNCOOKIE_AGENT_LIBBPF_TARBALL'" "$tmp/install3.log" || fail "the fallback did not use SYNCOOKIE_AGENT_LIBBPF_TARBALL"
-built="$tmp/app3/node_modules/syncookie-agent/build/Release/syncookie.node"
-[ -f "$built" ] || fail "no $built"
-(cd "$tmp/app3" && node -e "
-  const p = require('node-gyp-build').resolve('node_modules/syncookie-agent')
-  if (!p.endsWith('build/Release/syncookie.node')) throw new Error('loads ' + p)
-  require('syncookie-agent'); console.log('loads', require('node:path').relative(process.cwd(), p))")
+grep -E 'syncookie-agent: |fetch-libbpf-source: ' "$tmp/install3.log"
+pkg3="$tmp/app3/node_modules/syncookie-agent"
+grep -qxF "fetch-libbpf-source: $pkg3/build/deps/$orig (SHA-256 $sha256)" "$tmp/install3.log" \
+  || fail "the fallback did not fetch $orig with the package's scripts/fetch-libbpf-source.sh"
+[ -f "$pkg3/build/Release/syncookie.node" ] || fail "no $pkg3/build/Release/syncookie.node"
+loads_build "$tmp/app3"
+
+step "the installed scripts/fetch-libbpf-source.sh as an unprivileged user"
+chown 65534:65534 "$nobody"
+chmod 711 "$tmp"   # uid 65534 runs the script where npm installed it
+t=$(now)
+setpriv --reuid=65534 --regid=65534 --clear-groups env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME="$nobody" TMPDIR="$nobody" \
+  sh "$pkg3/scripts/fetch-libbpf-source.sh" "$nobody/deps" > "$nobody/fetch.log" 2>&1 \
+  || { cat "$nobody/fetch.log"; fail "fetch-libbpf-source.sh as uid 65534"; }
+chmod 700 "$tmp"
+echo "fetched in $(elapsed "$t")"
+rm "$nobody/fetch.log"
+[ "$(sha256sum < "$nobody/deps/$orig" | cut -d' ' -f1)" = "$sha256" ] || fail "uid 65534 fetched a different $orig"
+[ "$(stat -c %u "$nobody/deps/$orig")" = 65534 ] || fail "$nobody/deps/$orig is not uid 65534's"
+[ "$(ls -A "$nobody")" = deps ] || { ls -la "$nobody"; fail "fetch-libbpf-source.sh left files behind"; }
+
+step "fallback offline: SYNCOOKIE_AGENT_LIBBPF_TARBALL, apt hidden"
+# libbpf's tarball as the prebuild fetched it: the offline way of README's "Installing from npm".
+offline="$root/build/deps/$orig"
+[ -f "$offline" ] || fail "no $offline after the prebuild"
+: > "$tmp/compiler-calls"
+t=$(now)
+unshare --mount --propagation private bash -c "$hide_dev_libbpf"'
+  for p in /usr/bin/apt-get /usr/bin/apt-config; do mount --bind "$3" "$p"; done
+  cd "$1" && SYNCOOKIE_AGENT_LIBBPF_TARBALL="$4" exec npm install --foreground-scripts --no-audit --no-fund "$2"' \
+  sandbox "$tmp/app4" "$tmp/noprebuild.tgz" "$tmp/stub" "$offline" > "$tmp/install4.log" 2>&1 \
+  || { tail -40 "$tmp/install4.log"; fail "the offline from-source install"; }
+echo "built from source and installed in $(elapsed "$t")"
+grep 'syncookie-agent: ' "$tmp/install4.log"
+grep -qF -- "-- libbpf 1.1.2 from $offline" "$tmp/install4.log" || fail "the fallback did not use SYNCOOKIE_AGENT_LIBBPF_TARBALL"
+[ ! -s "$tmp/compiler-calls" ] || { cat "$tmp/compiler-calls"; fail "the offline install ran apt"; }
+loads_build "$tmp/app4"
 
 printf '\ntest-package: %d passed, 0 failed\n' "$steps"
