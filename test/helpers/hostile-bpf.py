@@ -18,6 +18,9 @@ are per namespace.
       the program alive. N defaults to -1 (TC_ACT_UNSPEC: the next filter runs).
   hostile-bpf.py read-counter MAP_ID
       {"count": n}
+  hostile-bpf.py read-map MAP_ID
+      {"hex": "..."}: the value at u32 key 0 of any array map by id (per-CPU maps: every CPU's
+      copy, each rounded up to 8 bytes, as the kernel returns them).
   hostile-bpf.py ids
       {"progs": [...], "maps": [...], "links": [...]}: every BPF object id in the kernel.
 
@@ -155,6 +158,40 @@ def read_counter(map_id: int) -> int:
         os.close(fd)
 
 
+def read_map(map_id: int) -> bytes:
+    a = bytearray(ATTR_SIZE)
+    struct.pack_into("=I", a, 0, map_id)
+    fd = bpf(BPF_MAP_GET_FD_BY_ID, a)
+    try:
+        info = bytearray(128)
+        buf = (ctypes.c_char * len(info)).from_buffer(info)
+        a = bytearray(ATTR_SIZE)
+        struct.pack_into("=II", a, 0, fd, len(info))
+        struct.pack_into("=Q", a, 8, ctypes.addressof(buf))
+        bpf(BPF_OBJ_GET_INFO_BY_FD, a)
+        map_type, _, _, value_size = struct.unpack_from("=IIII", info, 0)
+        size = value_size
+        if map_type in (5, 6, 10):  # PERCPU_HASH, PERCPU_ARRAY, LRU_PERCPU_HASH
+            size = possible_cpus() * ((value_size + 7) // 8 * 8)
+        key = ctypes.create_string_buffer(4)
+        value = ctypes.create_string_buffer(size)
+        a = bytearray(ATTR_SIZE)
+        struct.pack_into("=IIQQ", a, 0, fd, 0, ctypes.addressof(key), ctypes.addressof(value))
+        bpf(BPF_MAP_LOOKUP_ELEM, a)
+        return value.raw
+    finally:
+        os.close(fd)
+
+
+def possible_cpus() -> int:
+    n = 0
+    with open("/sys/devices/system/cpu/possible") as f:
+        for part in f.read().strip().split(","):
+            lo, _, hi = part.partition("-")
+            n += int(hi or lo) - int(lo) + 1
+    return n
+
+
 def all_ids(cmd: int) -> list[int]:
     out = []
     start = 0
@@ -201,6 +238,8 @@ def main() -> int:
         print(json.dumps({"prog_id": obj_id(prog_fd, 256, 4), "map_id": obj_id(map_fd, 128, 4)}))
     elif cmd == "read-counter":
         print(json.dumps({"count": read_counter(int(args[0]))}))
+    elif cmd == "read-map":
+        print(json.dumps({"hex": read_map(int(args[0])).hex()}))
     elif cmd == "ids":
         print(json.dumps({
             "progs": all_ids(BPF_PROG_GET_NEXT_ID),

@@ -125,3 +125,9 @@ export async function sendFrames(
 export async function qdiscs(ns: string, dev: string): Promise<string> {
   return (await nsExec(ns, ['tc', 'qdisc', 'show', 'dev', dev])).stdout.trim()
 }
+
+/** The value at key 0 of an array map, by id (per-CPU: every CPU's copy). */
+export async function readMapById(mapId: number): Promise<Buffer> {
+  const { stdout } = await run(['python3', HOSTILE_BPF, 'read-map', String(mapId)])
+  return Buffer.from((JSON.parse(stdout) as { hex: string }).hex, 'hex')
+}

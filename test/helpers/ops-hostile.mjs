@@ -3,6 +3,8 @@
 //
 // Loaded with `worker.call('worker.load', './ops-hostile.mjs')`. Ops:
 //   hostile.resources               → Resources of this process (after a full GC)
+//   hostile.programIds              → { prog, maps: { config, secrets, ports, stats } }: kernel ids
+//                                     of the worker's agent's program and maps (loads it)
 //   hostile.cycleAttach({ ifname, count, mode? })
 //       attach + detach of the worker's agent, `count` times (after one warm-up cycle)
 //       → { before, after, ms, linkIds }  (linkIds: tcx link ids seen on sampled cycles)
@@ -95,7 +97,17 @@ export function register({ ops, needAgent, loadAgentModule }) {
   const SynCookieAgent = () => loadAgentModule().SynCookieAgent
   const attachOpts = (mode) => (mode === undefined ? {} : { mode })
 
+  /** The kernel ids of an agent's program and maps (loading it if needed). */
+  const programIds = async (agent) => {
+    const p = await SynCookieAgent()._internals(agent).load()
+    const id = (fd) => Number(/^(?:prog|map)_id:\s*(\d+)/m.exec(readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'))?.[1])
+    const maps = {}
+    for (const name of ['config', 'secrets', 'ports', 'stats']) maps[name] = id(p.mapFd(name))
+    return { prog: id(p.progFd()), maps }
+  }
+
   ops['hostile.resources'] = resources
+  ops['hostile.programIds'] = () => programIds(needAgent())
 
   ops['hostile.cycleAttach'] = async ({ ifname, count, mode }) => {
     checkCount('hostile.cycleAttach', count, 100_000)
@@ -123,10 +135,9 @@ export function register({ ops, needAgent, loadAgentModule }) {
       try {
         await a.attach(ifname, attachOpts(mode))
         if (ids) {
-          const p = await Agent._internals(a).load()
-          const own = (fd) => new RegExp('^(?:prog|map)_id:\\s*(\\d+)', 'm').exec(readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'))?.[1]
-          ids.prog.add(Number(own(p.progFd())))
-          for (const name of ['config', 'secrets', 'ports', 'stats']) ids.map.add(Number(own(p.mapFd(name))))
+          const own = await programIds(a)
+          ids.prog.add(own.prog)
+          for (const id of Object.values(own.maps)) ids.map.add(id)
         }
       } finally {
         await a.close()
