@@ -5,6 +5,7 @@
 //   hostile.resources               → Resources of this process (after a full GC)
 //   hostile.programIds              → { prog, maps: { config, secrets, ports, stats } }: kernel ids
 //                                     of the worker's agent's program and maps (loads it)
+//   hostile.attachments             → [[ifname, mode], ...]: the agent's `attachments`
 //   hostile.cycleAttach({ ifname, count, mode? })
 //       attach + detach of the worker's agent, `count` times (after one warm-up cycle)
 //       → { before, after, ms, linkIds }  (linkIds: tcx link ids seen on sampled cycles)
@@ -108,6 +109,7 @@ export function register({ ops, needAgent, loadAgentModule }) {
 
   ops['hostile.resources'] = resources
   ops['hostile.programIds'] = () => programIds(needAgent())
+  ops['hostile.attachments'] = () => [...needAgent().attachments]
 
   ops['hostile.cycleAttach'] = async ({ ifname, count, mode }) => {
     checkCount('hostile.cycleAttach', count, 100_000)
