@@ -978,6 +978,31 @@ static __always_inline int kernel_cookie(const struct pkt *p)
 	}
 }
 
+/* The kernel takes its own cookie only within TCP_SYNCOOKIE_VALID (2 min) of
+ * the listener's last SYN queue overflow (tcp_synq_no_recent_overflow()):
+ * outside that window checking one (a third of an invalid ACK's cost) is
+ * wasted, the kernel would refuse it. HZ is not known here: the window is
+ * the kernel's for HZ = 1000, which contains it for every HZ. */
+static __always_inline int kernel_cookie_recent(struct bpf_sock *skc)
+{
+	struct tcp_sock *tp = bpf_skc_to_tcp_sock(skc);
+	__u32 now = (__u32)bpf_jiffies64(), last;
+	struct sock *sk;
+
+	if (!tp)
+		return 1;
+	sk = &tp->inet_conn.icsk_inet.sk;
+	last = tp->rx_opt.ts_recent_stamp;
+	if (BPF_CORE_READ_BITFIELD(&sk->__sk_common, skc_reuseport)) {
+		struct sock_reuseport *reuse = sk->sk_reuseport_cb;
+
+		if (reuse)
+			last = reuse->synq_overflow_ts;
+	}
+	/* time_between32(now, last - HZ, last + TCP_SYNCOOKIE_VALID) */
+	return now - (last - 1000) <= 1000 + 120 * 1000;
+}
+
 __noinline int sc_handle_ack(struct __sk_buff *skb, const struct pkt *p)
 {
 	struct bpf_tcp_req_attrs attrs = {};
@@ -1007,7 +1032,7 @@ __noinline int sc_handle_ack(struct __sk_buff *skb, const struct pkt *p)
 		goto reject;
 	data = check_cookie(p, cfg);
 	if (data < 0) {
-		if (kernel_cookie(p)) {
+		if (kernel_cookie_recent(skc) && kernel_cookie(p)) {
 			bpf_sk_release(skc);
 			count(SC_STAT_ACK_KERNEL_COOKIE);
 			return TC_ACT_OK;
