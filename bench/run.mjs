@@ -161,7 +161,7 @@ function printFlood(flood, source) {
     rows.push([e.mode, e.offeredPps === 0 ? 'none' : String(e.offeredPps), fmt(e.achievedPps), fmt(e.deliveredPps), fmt(e.legitSuccess, 2), fmt(e.lanes?.sequential?.successPct, 2), fmt(e.lanes?.concurrent?.successPct, 2), fmt(e.p50ConnectMs, 2), fmt(e.p99ConnectMs, 2), fmt(e.cpuUsPerSyn, 2), fmt(e.serverSoftirqPct, 1), fmt(e.serverCpuBusyPct, 1), fmt(e.synRecv)])
   }
   console.log(`\nFlood (${source}): legitimate client = 1 sequential lane + 64 concurrent lanes, 1 s timeout;`)
-  console.log('p99 counts a failure as 1 s; CPU µs/SYN = CPU 0 softirq less the legitimate share, per delivered SYN')
+  console.log('p99 counts a failure as 1 s; CPU µs/SYN = CPU 0 busy time less the legitimate share, per delivered SYN; si = sampled softirq')
   console.log(table(rows))
 }
 
