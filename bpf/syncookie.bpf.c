@@ -35,6 +35,7 @@
 #define ETH_P_IP 0x0800
 #define ETH_P_IPV6 0x86DD
 #define PACKET_HOST 0
+#define CHECKSUM_COMPLETE 2
 #define CHECKSUM_PARTIAL 3
 #define SC_TCP_LISTEN 10
 #define SC_IPPROTO_TCP 6
@@ -618,6 +619,38 @@ static __always_inline __u16 csum_fold(__u64 sum)
 	return (__u16)sum;
 }
 
+/* 32-bit ones' complement sum of two 64-bit word sums: new - old. */
+static __always_inline __u32 csum_sub32(__u64 new, __u64 old)
+{
+	__u64 d;
+
+	new = (new & 0xffffffff) + (new >> 32);
+	new = (new & 0xffffffff) + (new >> 32);
+	old = (old & 0xffffffff) + (old >> 32);
+	old = (old & 0xffffffff) + (old >> 32);
+	d = new + (~old & 0xffffffff);
+	d = (d & 0xffffffff) + (d >> 32);
+	return (__u32)d;
+}
+
+/* Sum of the 32-bit words of the first `len` bytes after the Ethernet
+ * header (what a CHECKSUM_COMPLETE skb->csum covers). */
+__noinline __u64 sc_l3_sum(struct __sk_buff *skb, __u32 len)
+{
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	__u32 *w = data + sizeof(struct ethhdr);
+	__u64 sum = 0;
+	int i;
+
+	for (i = 0; i < 20; i++) {
+		if (i * 4 >= len || (void *)(w + i + 1) > data_end)
+			break;
+		sum += w[i];
+	}
+	return sum;
+}
+
 struct synack_tcp {
 	struct tcphdr th;
 	__u8 opts[20]; /* MSS 4 + SACK_PERM/TS 12 + WSCALE 4 */
@@ -690,10 +723,11 @@ static __always_inline __u64 csum_words(const __u32 *w, int n, __u64 sum)
 /* Turn the SYN into the SYN-ACK in place and send it back out of the device
  * it came in on. The headers are written with direct packet access and their
  * checksums summed inline: bpf_skb_store_bytes() and bpf_csum_diff() were a
- * third of the SYN path. Unlike bpf_skb_store_bytes(BPF_F_RECOMPUTE_CSUM)
- * this leaves skb->csum of a CHECKSUM_COMPLETE skb stale, which does not
- * matter: the SYN-ACK is transmitted, and on output CHECKSUM_COMPLETE means
- * CHECKSUM_NONE (skbuff.h); it carries a full checksum then. */
+ * third of the SYN path. A CHECKSUM_COMPLETE skb (from a NIC) keeps its
+ * skb->csum right: what the rewrite changed is added with bpf_csum_update().
+ * On output CHECKSUM_COMPLETE means "carries a full checksum", but the skb can
+ * be received again (veth peer, bridge with br_netfilter) and a stale
+ * skb->csum then fails validation there ("hw csum failure"). */
 __noinline int sc_reply_synack(struct __sk_buff *skb, const struct pkt *p, struct synack_tcp *t,
 				__u64 tcplen)
 {
@@ -702,8 +736,8 @@ __noinline int sc_reply_synack(struct __sk_buff *skb, const struct pkt *p, struc
 	void *data, *data_end;
 	struct ethhdr *eth;
 	__u32 *th, len;
-	__u64 sum;
-	int partial, i;
+	__u64 sum, old = 0;
+	int partial, complete, i;
 
 	barrier_var(tcplen);
 	if (!p || !t || tcplen < sizeof(struct tcphdr) || tcplen > sizeof(struct tcphdr) + 20)
@@ -735,6 +769,10 @@ __noinline int sc_reply_synack(struct __sk_buff *skb, const struct pkt *p, struc
 	eth = data;
 	if ((void *)(eth + 1) > data_end)
 		return -1;
+	/* read after the resize: growing an skb turns COMPLETE into NONE */
+	complete = BPF_CORE_READ_BITFIELD(kskb, ip_summed) == CHECKSUM_COMPLETE;
+	if (complete)
+		old = sc_l3_sum(skb, iphl + tcplen);
 
 	if (p->v6) {
 		struct ipv6hdr *ip6 = (void *)(eth + 1);
@@ -795,6 +833,8 @@ __noinline int sc_reply_synack(struct __sk_buff *skb, const struct pkt *p, struc
 			return -1;
 		th[i] = ((const __u32 *)t)[i];
 	}
+	if (complete)
+		bpf_csum_update(skb, csum_sub32(sc_l3_sum(skb, iphl + tcplen), old));
 
 	{
 		__u8 mac[6];
