@@ -19,6 +19,12 @@
 //       rotateSecret() of the worker's agent every intervalMs (drift-corrected, gaps ≥ intervalMs / 2)
 //       → { rotations, failures, firstError?, meanGapMs, maxGapMs, minGapMs }
 //   hostile.setClock(ms | null)    the program clock (SynCookieAgent._internals)
+//   hostile.apiCall({ ctor, method?, args? })
+//       new SynCookieAgent(...ctor), then agent[method](...args), with the arguments decoded
+//       from tagged JSON (see decodeValue: NaN, bigints, typed arrays, holes... survive the
+//       IPC channel) → { ctor: Outcome, call?: Outcome, usableAfter?: boolean }, Outcome =
+//       { ok: true, value? } | { ok: false, sync: boolean, error: { name, message, code } }.
+//       `sync` says the call threw instead of returning a rejected promise.
 //   hostile.exposure({ keyHex, ifname, missing })
 //       runs every agent call that can fail, with `keyHex` as the secret, capturing
 //       stdout/stderr/console meanwhile → { output, errors: [text], inspected: [text] }: all the
@@ -93,6 +99,53 @@ function checkDuration(op, ms) {
 }
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
+
+/**
+ * Tagged JSON → value: { $: 'nan' | 'inf' | '-inf' | '-0' | 'undefined' | 'symbol' | 'function'
+ * | 'date' }, { $: 'bigint', v: '80' }, { $: 'u8' | 'buffer' | 'i8' | 'u16' | 'clamped' |
+ * 'arraybuffer' | 'dataview', length, fill? }, { $: 'sparse', length, items?: { index: value } },
+ * { $: 'set', items: [...] }, { $: 'map' }, { $: 'array', items: [...] } (to put a tagged value
+ * at the top level of an array), { $: 'throwing' } (an object whose every property read
+ * throws); anything else is decoded recursively.
+ */
+export function decodeValue(v) {
+  if (Array.isArray(v)) return v.map(decodeValue)
+  if (v === null || typeof v !== 'object') return v
+  if (!('$' in v)) return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, decodeValue(x)]))
+  const bytes = (n) => Array.from({ length: n }, (_, i) => (v.fill ?? i * 37 + 11) & 0xff)
+  switch (v.$) {
+    case 'nan': return NaN
+    case 'inf': return Infinity
+    case '-inf': return -Infinity
+    case '-0': return -0
+    case 'undefined': return undefined
+    case 'symbol': return Symbol('x')
+    case 'function': return () => 8080
+    case 'date': return new Date(0)
+    case 'bigint': return BigInt(v.v)
+    case 'u8': return Uint8Array.from(bytes(v.length))
+    case 'buffer': return Buffer.from(bytes(v.length))
+    case 'i8': return Int8Array.from(bytes(v.length))
+    case 'u16': return new Uint16Array(v.length)
+    case 'clamped': return Uint8ClampedArray.from(bytes(v.length))
+    case 'arraybuffer': return Uint8Array.from(bytes(v.length)).buffer
+    case 'dataview': return new DataView(Uint8Array.from(bytes(v.length)).buffer)
+    case 'sparse': {
+      const a = new Array(v.length)
+      for (const [i, x] of Object.entries(v.items ?? {})) a[Number(i)] = decodeValue(x)
+      return a
+    }
+    case 'set': return new Set(decodeValue(v.items ?? []))
+    case 'map': return new Map()
+    case 'array': return decodeValue(v.items ?? [])
+    case 'throwing': return new Proxy({}, { get() { throw new Error('property read') } })
+    default: throw new RangeError(`decodeValue: unknown tag ${v.$}`)
+  }
+}
+
+function errorFields(err) {
+  return err instanceof Error ? { name: err.name, message: err.message, code: err.code } : { name: typeof err, message: String(err) }
+}
 
 export function register({ ops, needAgent, loadAgentModule }) {
   const SynCookieAgent = () => loadAgentModule().SynCookieAgent
@@ -217,6 +270,39 @@ export function register({ ops, needAgent, loadAgentModule }) {
     }
     const totalMs = performance.now() - t0
     return { rotations, failures, firstError, totalMs, meanGapMs: totalMs / Math.max(1, rotations), maxGapMs, minGapMs: rotations > 1 ? minGapMs : 0 }
+  }
+
+  ops['hostile.apiCall'] = async ({ ctor, method, args = [] }) => {
+    const Agent = SynCookieAgent()
+    let agent
+    try {
+      agent = new Agent(...decodeValue(ctor))
+    } catch (err) {
+      return { ctor: { ok: false, sync: true, error: errorFields(err) } }
+    }
+    const out = { ctor: { ok: true } }
+    try {
+      if (method === undefined) return out
+      let p
+      try {
+        const fn = agent[method]
+        p = typeof fn === 'function' ? fn.apply(agent, decodeValue(args)) : fn
+      } catch (err) {
+        out.call = { ok: false, sync: true, error: errorFields(err) }
+        return out
+      }
+      try {
+        const value = await p
+        out.call = { ok: true, value: value === undefined ? null : typeof value === 'object' ? inspect(value) : value }
+      } catch (err) {
+        out.call = { ok: false, sync: false, error: errorFields(err) }
+      }
+      // the agent still works after the bad call
+      out.usableAfter = await agent.stats().then(() => true, () => false)
+      return out
+    } finally {
+      await agent.close().catch(() => undefined)
+    }
   }
 
   ops['hostile.setClock'] = (ms) => {
