@@ -2,7 +2,8 @@
 // npm run demo: kernel syncookies and syncookie-agent side by side, in two
 // network namespaces made for the purpose (joined by a veth pair, addresses
 // only inside them) and removed at the end, even on Ctrl-C. The client has TCP
-// timestamps off, the case where kernel cookies lose window scaling and SACK.
+// timestamps off, the case where kernel cookies lose window scaling and SACK;
+// then a SYN flood against each (bench/flood.mjs, the flood benchmark's code).
 import { execFileSync, spawn } from 'node:child_process'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -12,6 +13,7 @@ const SRV = 'scdemo-srv'
 const CLI = 'scdemo-cli'
 const PORT = 8080
 const CONNECTS = 10
+const FLOOD_SECONDS = 6
 
 const sh = (args, opts = {}) => execFileSync(args[0], args.slice(1), { encoding: 'utf8', ...opts })
 const inNs = (ns, args) => sh(['ip', 'netns', 'exec', ns, ...args])
@@ -159,17 +161,34 @@ async function main() {
     step(`syncookie-agent attached to demo-srv (tcx), ${CONNECTS} connects per family`)
     const agent = await round('syncookie-agent', true)
 
+    cleanup()
+    step(`flood: spoofed SYNs at the flooder's top rate for ${FLOOD_SECONDS} s, kernel syncookies, then the agent;`)
+    step('       a legitimate client connects all along (sequential and 64 at a time, 1 s timeout)')
+    const { runFlood } = await import('../bench/flood.mjs')
+    const flood = await runFlood({ modes: ['kernel', 'agent'], rates: [0], seconds: FLOOD_SECONDS, baselineSeconds: 2, log: (m) => step(m) })
+    const entry = (mode, flooded) => flood.entries.find((e) => e.mode === mode && (e.offeredPps === 'max') === flooded)
+
     const k = summary(kernel)
     const a = summary(agent)
+    const kf = entry('kernel', true)
+    const af = entry('agent', true)
+    const p99 = (mode) => `${entry(mode, true).p99ConnectMs.toFixed(1)} ms (unflooded ${entry(mode, false).p99ConnectMs.toFixed(1)})`
     const rows = [
       ['', 'kernel syncookies', 'syncookie-agent'],
-      ['connections', `${kernel.connected}/${2 * CONNECTS}`, `${agent.connected}/${2 * CONNECTS}`],
-      ['IPv4 options', k.v4, a.v4],
-      ['IPv6 options', k.v6, a.v6],
-      ['kernel cookies sent', String(kernel.kernelCookies), String(agent.kernelCookies)],
+      ['client with timestamps off:', '', ''],
+      ['  connections', `${kernel.connected}/${2 * CONNECTS}`, `${agent.connected}/${2 * CONNECTS}`],
+      ['  IPv4 options kept', k.v4, a.v4],
+      ['  IPv6 options kept', k.v6, a.v6],
+      ['  kernel cookies sent', String(kernel.kernelCookies), String(agent.kernelCookies)],
+      [`under a SYN flood (${FLOOD_SECONDS} s):`, '', ''],
+      ['  flood reached', `${Math.round(kf.achievedPps / 1000)}k SYN/s`, `${Math.round(af.achievedPps / 1000)}k SYN/s`],
+      ['  legitimate connects ok', `${kf.legitSuccess}% of ${kf.legitAttempts}`, `${af.legitSuccess}% of ${af.legitAttempts}`],
+      ['  connect p99', p99('kernel'), p99('agent')],
+      ['  server CPU per SYN', `${kf.cpuUsPerSyn?.toFixed(2) ?? 'n/a'} µs`, `${af.cpuUsPerSyn?.toFixed(2) ?? 'n/a'} µs`],
+      ['  SYN-RECV sockets at the end', String(kf.synRecv), String(af.synRecv)],
     ]
     const w = [0, 1, 2].map((c) => Math.max(...rows.map((r) => r[c].length)))
-    console.log('\nwhat the server socket negotiated with a client that has TCP timestamps off:\n')
+    console.log('')
     for (const r of rows) console.log(`  ${r[0].padEnd(w[0])}  ${r[1].padEnd(w[1])}  ${r[2]}`)
     const s = agent.stats
     console.log(
