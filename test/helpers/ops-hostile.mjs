@@ -29,6 +29,13 @@
 //       runs every agent call that can fail, with `keyHex` as the secret, capturing
 //       stdout/stderr/console meanwhile → { output, errors: [text], inspected: [text] }: all the
 //       text the agent produced or exposed, for the "secrets never leak" test.
+//   hostile.fuzz({ seed, count, start, nowMs, ports })
+//       `count` mutated SYNs/ACKs through BPF_PROG_TEST_RUN, each compared with programView()
+//       and predict() (the reference model of the program) → figures and the first mismatches
+//   hostile.forge({ seed, count, family, targeted?, nowMs, ports })
+//       `count` forged ACKs, each verdict compared with the codec's → accepted ones, figures
+//   hostile.predict({ hex, nowMs, ports }) → { cls, want }: the model's verdict for one frame
+//   (fuzz/forge/predict need the worker's agent with its keys set and the clock pinned at nowMs)
 //
 // Resources = { fds, kinds: { 'bpf-prog', 'bpf-map', 'bpf_link', btf, ... }, ids: { prog, map,
 //   link, btf }, rss, heapUsed }: open fds of this process by anon-inode kind, the BPF object
@@ -148,6 +155,7 @@ function errorFields(err) {
 }
 
 export function register({ ops, needAgent, loadAgentModule }) {
+  registerTestRun({ ops, needAgent, loadAgentModule })
   const SynCookieAgent = () => loadAgentModule().SynCookieAgent
   const attachOpts = (mode) => (mode === undefined ? {} : { mode })
 
@@ -398,5 +406,485 @@ export function register({ ops, needAgent, loadAgentModule }) {
       process.off('warning', onWarning)
     }
     return { output: output.join(''), errors, inspected }
+  }
+}
+
+// ------------------------------------------------------------------------------------------
+// Fuzz and mass forgery through BPF_PROG_TEST_RUN (see test/kernel/fuzz.test.ts,
+// test/kernel/forgery-mass.test.ts). Everything is generated here from a seed: packet i comes
+// from its own generator seeded with (seed, i), so one packet can be rebuilt from its index.
+
+/** mulberry32 over a 32-bit state: small, fast, and enough to pick mutations. */
+export function rng32(seed) {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+/** The generator of packet `index` of run `seed`. */
+export function packetRng(seed, index) {
+  return rng32((Math.imul(seed >>> 0, 0x9e3779b1) ^ Math.imul(index + 1, 0x85ebca6b)) >>> 0)
+}
+
+const TCX_PASS_VALUES = new Set([0, 0xffffffff]) // TC_ACT_OK, TC_ACT_UNSPEC (TCX_NEXT) as a u32
+const TC_ACT_SHOT = 2
+const TC_ACT_REDIRECT = 7
+const SYN_VERDICTS = ['synAckSent', 'synExistingSocket', 'synNoListener', 'synCookiesOff', 'synDropMalformed', 'synDropFragment', 'synDropHeaders', 'synDropAddress', 'synDropMss', 'synDropError']
+
+/**
+ * What bpf/syncookie.bpf.c sees of a frame, step by step as it parses (other_port(),
+ * parse_packet(), the port check, the flag dispatch): the reference the fuzz compares against.
+ * cls: 'none' (passed uncounted), 'headers' (PARSE_DROP_HEADERS), 'synack', 'other' (both
+ * passOther), 'syn' or 'ack' (the two handlers); with the fields the handlers use.
+ */
+export function programView(f, isProtected) {
+  const none = { cls: 'none' }
+  if (f.length < 14) return none
+  const type = f.readUInt16BE(12)
+  // other_port(): the fixed-offset destination port of a plain IPv4 / IPv6 + TCP header
+  if (type === 0x0800 && f.length >= 14 + 24 && f[14] === 0x45 && f[23] === 6 && !isProtected(f.readUInt16BE(36))) return none
+  if (type === 0x86dd && f.length >= 14 + 44 && f[14] >> 4 === 6 && f[20] === 6 && !isProtected(f.readUInt16BE(56))) return none
+  const v = { v6: false, fragment: false, badExt: false, l4: 0, src: null, dst: null }
+  if (type === 0x0800) {
+    if (f.length < 34) return none
+    if (f[14] >> 4 !== 4 || f[23] !== 6) return none
+    const ihl = (f[14] & 15) * 4
+    if (ihl < 20) return none
+    const frag = f.readUInt16BE(20)
+    if (frag & 0x1fff) return none
+    v.fragment = (frag & 0x2000) !== 0
+    v.src = f.subarray(26, 30)
+    v.dst = f.subarray(30, 34)
+    v.l4 = 14 + ihl
+  } else if (type === 0x86dd) {
+    if (f.length < 54) return none
+    if (f[14] >> 4 !== 6) return none
+    v.v6 = true
+    v.src = f.subarray(22, 38)
+    v.dst = f.subarray(38, 54)
+    let nh = f[20]
+    let off = 54
+    for (let i = 0; i < 8; i++) {
+      if (nh === 6) break
+      if (nh !== 0 && nh !== 43 && nh !== 60 && nh !== 44 && nh !== 51) return none
+      if (off + 8 > f.length) return none
+      if (nh === 44) {
+        if (f.readUInt16BE(off + 2) & 0xfff8) return none
+        v.fragment = (f[off + 3] & 1) === 1
+        nh = f[off]
+        off += 8
+      } else if (nh === 51) {
+        v.badExt = true
+        const len = (f[off + 1] + 2) * 4
+        nh = f[off]
+        off += len
+      } else {
+        if (nh === 43 && f[off + 3]) v.badExt = true
+        const len = (f[off + 1] + 1) * 8
+        nh = f[off]
+        off += len
+      }
+    }
+    if (nh !== 6) return { cls: 'headers' }
+    v.l4 = off
+  } else {
+    return none
+  }
+  if (v.l4 + 20 > f.length) return none
+  const t = f.subarray(v.l4)
+  v.sport = t.readUInt16BE(0)
+  v.dport = t.readUInt16BE(2)
+  v.seq = t.readUInt32BE(4)
+  v.ack = t.readUInt32BE(8)
+  v.doff = (t[12] >> 4) * 4
+  v.flags = t[13]
+  if (!isProtected(v.dport)) return none
+  if (v.flags & 0x02) v.cls = v.flags & 0x10 ? 'synack' : 'syn'
+  else if (v.flags & 0x04 || !(v.flags & 0x10) || v.fragment) v.cls = 'other'
+  else v.cls = 'ack'
+  return v
+}
+
+/** The TCP options as the program reads them: doff-bounded, from the frame (not the IP length). */
+function programOptions(f, v, parseTcpOptions) {
+  if (v.doff < 20) return { malformed: true }
+  const len = v.doff - 20
+  if (v.l4 + 20 + len > f.length) return { malformed: true }
+  return parseTcpOptions(f.subarray(v.l4 + 20, v.l4 + 20 + len))
+}
+
+/** bad_address(): L2 not to us, or a broadcast/multicast/unspecified/v4-mapped address. */
+function badAddress(f, v) {
+  const mac = f.subarray(0, 6)
+  if (!mac.every((b) => b === 0)) return true // under test_run, lo's MAC is PACKET_HOST, any other MAC is not
+  const s = v.src
+  const d = v.dst
+  if (v.v6) {
+    if (s[0] === 0xff || d[0] === 0xff) return true
+    if (s.every((b) => b === 0)) return true
+    const mapped = (a) => a.subarray(0, 10).every((b) => b === 0) && a[10] === 0xff && a[11] === 0xff
+    return mapped(s) || mapped(d)
+  }
+  const sv = s.readUInt32BE(0)
+  const dv = d.readUInt32BE(0)
+  if (sv === 0 || sv === 0xffffffff || dv === 0xffffffff) return true
+  return sv >>> 28 === 0xe || dv >>> 28 === 0xe
+}
+
+function mssIndex(v6, mss) {
+  const table = v6 ? [1220, 1420, 1440, 8940] : [536, 1300, 1460, 8960]
+  for (let i = 3; i >= 0; i--) if (mss >= table[i]) return i
+  return -1
+}
+
+export function registerTestRun({ ops, needAgent, loadAgentModule }) {
+  const mod = () => loadAgentModule()
+  const KEY0 = Buffer.alloc(4)
+  let packetsMod
+
+  const packets = async () => (packetsMod ??= await import('./packets.mjs'))
+
+  /** Per-packet counter reader over the program's per-CPU stats map (no agent queue). */
+  const statsReader = (program) => {
+    const names = mod().STAT_NAMES
+    const n = names.length
+    return () => {
+      const b = program.mapLookup('stats', KEY0)
+      const out = new Array(n).fill(0)
+      for (let off = 0; off + n * 8 <= b.length; off += n * 8) {
+        for (let i = 0; i < n; i++) out[i] += b.readUInt32LE(off + i * 8) + b.readUInt32LE(off + i * 8 + 4) * 4294967296
+      }
+      return out
+    }
+  }
+
+  const movedOf = (names, before, after) => {
+    const m = {}
+    for (let i = 0; i < names.length; i++) if (after[i] !== before[i]) m[names[i]] = after[i] - before[i]
+    return m
+  }
+  const sameCounters = (a, b) => {
+    const ka = Object.keys(a)
+    return ka.length === Object.keys(b).length && ka.every((k) => a[k] === b[k])
+  }
+
+  /**
+   * The verdict the program must give: { counters, retval: 'pass' | 'shot' | 'redirect',
+   * alternatives?: [{ counters, retval }] }, from programView() and, for an ACK, the codec.
+   */
+  const predict = (f, v, ctx) => {
+    const { decodeCookie } = mod()
+    const { parseTcpOptions, formatIp } = ctx.P
+    switch (v.cls) {
+      case 'none':
+        return { counters: {}, retval: 'pass' }
+      case 'headers':
+        return { counters: { synDropHeaders: 1 }, retval: 'shot' }
+      case 'synack':
+      case 'other':
+        return { counters: { passOther: 1 }, retval: 'pass' }
+      case 'syn': {
+        const drop = (c) => ({ counters: { synReceived: 1, [c]: 1 }, retval: 'shot' })
+        if (v.flags & 0x05) return drop('synDropMalformed')
+        if (v.fragment) return drop('synDropFragment')
+        if (v.badExt) return drop('synDropHeaders')
+        if (badAddress(f, v)) return drop('synDropAddress')
+        const o = programOptions(f, v, parseTcpOptions)
+        if (o.malformed) return drop('synDropMalformed')
+        const mss = o.mss ?? (v.v6 ? 1220 : 536)
+        const index = mssIndex(v.v6, mss)
+        if (index < 0) return drop('synDropMss')
+        const wscale = o.wscale === undefined ? null : Math.min(o.wscale, 14)
+        const ecn = (v.flags & 0xc0) === 0xc0
+        return {
+          counters: { synReceived: 1, synAckSent: 1 },
+          retval: 'redirect',
+          cookie: { mss: (v.v6 ? [1220, 1420, 1440, 8940] : [536, 1300, 1460, 8960])[index], wscale, sack: o.sackPerm === true, ecn },
+        }
+      }
+      case 'ack': {
+        const tuple = { saddr: formatIp(v.src), daddr: formatIp(v.dst), sport: v.sport, dport: v.dport, seq: (v.seq - 1) >>> 0 }
+        const mapped = v.v6 && tuple.saddr.startsWith('::ffff:') // the codec reads these as IPv4
+        const valid = !mapped && decodeCookie((v.ack - 1) >>> 0, tuple, ctx.keys, ctx.nowMs) !== null
+        const kernelCookie = { counters: { ackKernelCookie: 1 }, retval: 'pass' }
+        if (!valid) return { counters: { ackRejected: 1 }, retval: 'shot', alternatives: [kernelCookie], valid }
+        const o = programOptions(f, v, parseTcpOptions)
+        return { counters: { [o.malformed ? 'ackMalformed' : 'ackAssignFailed']: 1 }, retval: 'shot', valid }
+      }
+      default:
+        throw new Error(`predict: class ${v.cls}`)
+    }
+  }
+
+  const retvalName = (r) => (r === TC_ACT_REDIRECT ? 'redirect' : r === TC_ACT_SHOT ? 'shot' : TCX_PASS_VALUES.has(r) ? 'pass' : `retval ${r}`)
+
+  /** Checks a SYN-ACK the program built from `f`; returns what is wrong with it, or null. */
+  const checkSynAck = (f, v, out, want, ctx) => {
+    const { parseFrame, formatIp } = ctx.P
+    const p = parseFrame(out)
+    if (!p.tcp || !p.ip) return `not a TCP frame: ${p.errors.join('; ')}`
+    const t = p.tcp
+    if ((t.flags & ~0x40) !== 0x12) return `flags 0x${t.flags.toString(16)}`
+    if (((t.flags & 0x40) !== 0) !== want.cookie.ecn) return 'ECE does not match the SYN\'s ECN request'
+    if (p.ip.version === 4 && !p.ip.checksumOk) return 'bad IPv4 header checksum'
+    if (!t.checksumOk) return 'bad TCP checksum'
+    if (t.sport !== v.dport || t.dport !== v.sport) return 'ports not swapped'
+    if (!p.ip.srcBytes.equals(v.dst) || !p.ip.dstBytes.equals(v.src)) return 'addresses not swapped'
+    if (!out.subarray(0, 6).equals(f.subarray(6, 12)) || !out.subarray(6, 12).equals(f.subarray(0, 6))) return 'MACs not swapped'
+    if (t.ack !== ((v.seq + 1) >>> 0)) return 'ack is not ISN + 1'
+    if (p.errors.length > 0) return p.errors.join('; ')
+    const got = mod().decodeCookie(t.seq, { saddr: formatIp(v.src), daddr: formatIp(v.dst), sport: v.sport, dport: v.dport, seq: v.seq }, ctx.keys, ctx.nowMs)
+    if (got === null) return `the cookie 0x${t.seq.toString(16)} does not decode`
+    for (const k of ['mss', 'wscale', 'sack', 'ecn']) if (got[k] !== want.cookie[k]) return `cookie ${k} ${got[k]}, want ${want.cookie[k]}`
+    return null
+  }
+
+  /** Why a SYN the program answered is not one the kernel would take (checksums, lengths). */
+  const invalidSyn = (f, ctx) => {
+    const p = ctx.P.parseFrame(f)
+    if (!p.ip || !p.tcp) return `parseFrame: ${p.errors[0] ?? 'no TCP header'}`
+    if (p.ip.version === 4 && !p.ip.checksumOk) return 'badIpChecksum'
+    const ipEnd = p.ip.version === 4 ? p.l3Offset + p.ip.totalLength : p.l3Offset + 40 + p.ip.payloadLength
+    if (ipEnd > f.length) return 'ipLengthBeyondFrame'
+    if (p.l4Offset + p.tcp.doff > ipEnd) return 'tcpHeaderBeyondIpLength'
+    if (!p.tcp.checksumOk) return 'badTcpChecksum'
+    return null
+  }
+
+  const baseFrames = async ({ keys, nowMs, port }) => {
+    const P = await packets()
+    const { encodeCookie } = mod()
+    const c4 = { src: '192.0.2.3', dst: '192.0.2.1' }
+    const c6 = { src: '2001:db8::3', dst: '2001:db8::1' }
+    const linux = P.linuxSynOptions({ mss: 1460, sack: true, ts: { tsval: 0x01020304 }, wscale: 7 })
+    const linux6 = P.linuxSynOptions({ mss: 1440, sack: true, ts: { tsval: 0x01020304 }, wscale: 7 })
+    const syn = (a, sport, options, ip) => P.tcpFrame({ ...a, sport, dport: port, seq: 0x11223344 + sport, options, ip })
+    const ack = (a, sport, opts, extra = {}) => {
+      const seq = 0x55667788 + sport
+      const cookie = encodeCookie({ saddr: a.src, daddr: a.dst, sport, dport: port, seq }, opts, keys[0], nowMs)
+      return P.tcpFrame({ ...a, sport, dport: port, seq: (seq + 1) >>> 0, ack: (cookie + 1) >>> 0, flags: P.TCP_FLAG.ACK, ...extra })
+    }
+    return [
+      ['v4 SYN, Linux options', syn(c4, 40001, linux)],
+      ['v6 SYN, Linux options', syn(c6, 40002, linux6)],
+      ['v4 SYN, no options', syn(c4, 40003, undefined)],
+      ['v6 SYN, hop-by-hop + destination options', syn(c6, 40004, [{ kind: 'mss', value: 1440 }], { ext: [{ type: 'hop' }, { type: 'dest' }] })],
+      ['v4 SYN, IPv4 options', syn(c4, 40005, [{ kind: 'mss', value: 1460 }, { kind: 'wscale', value: 14 }, { kind: 'nop' }], { options: [{ type: 1 }, { type: 1 }, { type: 1 }, { type: 1 }] })],
+      ['v6 SYN, atomic fragment header', syn(c6, 40006, [{ kind: 'mss', value: 1220 }, { kind: 'sackPerm' }], { ext: [{ type: 'fragment', offset: 0, more: false, id: 7 }] })],
+      ['v4 cookie ACK, timestamps', ack(c4, 40007, { mss: 1460, wscale: 7, sack: true, ecn: false }, { options: [{ kind: 'nop' }, { kind: 'nop' }, { kind: 'ts', tsval: 5, tsecr: 6 }] })],
+      ['v6 cookie ACK', ack(c6, 40008, { mss: 1440, wscale: null, sack: false, ecn: false })],
+      ['v4 cookie ACK with data', ack(c4, 40009, { mss: 536, wscale: 0, sack: true, ecn: true }, { payload: Buffer.from('GET / HTTP/1.0\r\n\r\n'), flags: P.TCP_FLAG.ACK | P.TCP_FLAG.PSH })],
+      ['v6 cookie ACK, FIN', ack(c6, 40010, { mss: 8940, wscale: 14, sack: true, ecn: false }, { flags: P.TCP_FLAG.ACK | P.TCP_FLAG.FIN })],
+    ]
+  }
+
+  const INTERESTING = [0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x0f, 0x10, 0x11, 0x12, 0x14, 0x28, 0x2c, 0x3b, 0x40, 0x45, 0x50, 0x7f, 0x80, 0xf0, 0xff]
+
+  /** A mutation of `base`: bit flips (mostly in the headers), odd bytes, truncations, garbage tails. */
+  const mutate = (base, rng) => {
+    let b = Buffer.from(base)
+    const n = 1 + Math.floor(rng() * rng() * 8)
+    for (let k = 0; k < n; k++) {
+      const r = rng()
+      const at = () => Math.floor((rng() < 0.8 ? rng() * Math.min(b.length, 100) : rng() * b.length))
+      if (r < 0.55) {
+        b[at()] ^= 1 << Math.floor(rng() * 8)
+      } else if (r < 0.72) {
+        b[at()] = INTERESTING[Math.floor(rng() * INTERESTING.length)]
+      } else if (r < 0.87) {
+        // keep the IP header whole: BPF_PROG_TEST_RUN refuses a frame that cuts it short
+        // (the corpus test sends those over a veth)
+        const type = b.readUInt16BE(12)
+        const keep = Math.min(b.length, 14 + (type === 0x0800 ? 20 : type === 0x86dd ? 40 : 0))
+        b = Buffer.from(b.subarray(0, keep + Math.floor(rng() * (b.length - keep + 1))))
+      } else {
+        const tail = Buffer.alloc(1 + Math.floor(rng() * 48))
+        for (let i = 0; i < tail.length; i++) tail[i] = Math.floor(rng() * 256)
+        b = Buffer.concat([b, tail])
+      }
+    }
+    return b
+  }
+
+  const runContext = async ({ nowMs, ports }) => {
+    const agent = needAgent()
+    const program = await mod().SynCookieAgent._internals(agent).load()
+    const keys = mod().SynCookieAgent._internals(agent).keys().map((k) => Uint8Array.from(k))
+    const protectedSet = new Set(ports)
+    return { program, keys, nowMs, P: await packets(), isProtected: (p) => protectedSet.has(p), read: statsReader(program), names: mod().STAT_NAMES }
+  }
+
+  /**
+   * Runs one frame and compares with the prediction; returns { got, want, moved, retval, out }.
+   */
+  const runOne = async (ctx, f) => {
+    const v = programView(f, ctx.isProtected)
+    const want = predict(f, v, ctx)
+    const s0 = ctx.read()
+    let r
+    try {
+      r = await ctx.program.testRun(f, 1, 4096)
+    } catch (err) {
+      return { v, want, error: err.code ?? err.message }
+    }
+    const moved = movedOf(ctx.names, s0, ctx.read())
+    const retval = retvalName(r.retval)
+    const ok = [want, ...(want.alternatives ?? [])].some((w) => w.retval === retval && sameCounters(w.counters, moved))
+    return { v, want, moved, retval, rawRetval: r.retval, out: r.data, ok }
+  }
+
+  ops['hostile.fuzz'] = async ({ seed, count, start = 0, nowMs, ports, port = ports[0], maxReport = 10 }) => {
+    if (!Number.isInteger(count) || count < 1 || count > 20_000_000) throw new RangeError('hostile.fuzz: count 1..2e7')
+    const ctx = await runContext({ nowMs, ports })
+    const bases = await baseFrames({ keys: ctx.keys, nowMs, port })
+    const r = {
+      seed, count, start, bases: bases.map(([what, f]) => ({ what, hex: f.toString('hex') })),
+      ran: 0, refusedShortL3: 0, errors: {}, firstErrors: [], classes: {}, verdicts: {}, retvals: {}, mismatches: 0, firstMismatches: [],
+      synAcks: 0, badSynAcks: 0, firstBadSynAcks: [], answeredInvalid: {}, firstAnsweredInvalid: [],
+      validCookieAcks: 0, sanity: [], ms: 0,
+    }
+    const before = ctx.read()
+    const t0 = performance.now()
+    const sanityMoved = {}
+    const sanity = async (at) => {
+      const x = await runOne(ctx, bases[0][1])
+      r.sanity.push({ at, ok: x.ok && x.retval === 'redirect' })
+      for (const [k, n] of Object.entries(x.moved ?? {})) sanityMoved[k] = (sanityMoved[k] ?? 0) + n
+    }
+    await sanity(0)
+    // `count` packets that ran: indices from 2 * start on, a refused one is replaced by the next
+    const first = 2 * start
+    for (let i = first; r.ran < count && i < first + 2 * count; i++) {
+      const rng = packetRng(seed, i)
+      const [, base] = bases[Math.floor(rng() * bases.length)]
+      const f = mutate(base, rng)
+      const x = await runOne(ctx, f)
+      if (x.error !== undefined) {
+        // BPF_PROG_TEST_RUN itself refuses an IPv4/IPv6 frame whose IP header is cut short
+        // (EINVAL before the program runs): such frames are sent over a veth by the corpus test
+        const type = f.length >= 14 ? f.readUInt16BE(12) : 0
+        if (x.error === 'EINVAL' && ((type === 0x0800 && f.length < 34) || (type === 0x86dd && f.length < 54))) {
+          r.refusedShortL3++
+          continue
+        }
+        r.ran++
+        r.errors[x.error] = (r.errors[x.error] ?? 0) + 1
+        if (r.firstErrors.length < maxReport) r.firstErrors.push({ index: i, error: x.error, hex: f.toString('hex') })
+        continue
+      }
+      r.ran++
+      r.classes[x.v.cls] = (r.classes[x.v.cls] ?? 0) + 1
+      r.retvals[x.retval] = (r.retvals[x.retval] ?? 0) + 1
+      for (const [k, n] of Object.entries(x.moved)) r.verdicts[k] = (r.verdicts[k] ?? 0) + n
+      if (x.want.valid) r.validCookieAcks++
+      if (!x.ok) {
+        r.mismatches++
+        if (r.firstMismatches.length < maxReport) r.firstMismatches.push({ index: i, hex: f.toString('hex'), cls: x.v.cls, want: x.want, got: { moved: x.moved, retval: x.retval, raw: x.rawRetval } })
+        continue
+      }
+      if (x.retval === 'redirect') {
+        r.synAcks++
+        const bad = checkSynAck(f, x.v, x.out, x.want, ctx)
+        if (bad !== null) {
+          r.badSynAcks++
+          if (r.firstBadSynAcks.length < maxReport) r.firstBadSynAcks.push({ index: i, hex: f.toString('hex'), out: x.out.toString('hex'), why: bad })
+        }
+        const invalid = invalidSyn(f, ctx)
+        if (invalid !== null) {
+          r.answeredInvalid[invalid] = (r.answeredInvalid[invalid] ?? 0) + 1
+          if (r.firstAnsweredInvalid.length < maxReport) r.firstAnsweredInvalid.push({ index: i, why: invalid, hex: f.toString('hex') })
+        }
+      }
+      if (r.ran % 100_000 === 0) await sanity(r.ran)
+    }
+    await sanity(r.ran)
+    r.ms = performance.now() - t0
+    // the map's own movement over the run, less the sanity SYNs
+    r.total = movedOf(ctx.names, before, ctx.read())
+    for (const [k, n] of Object.entries(sanityMoved)) {
+      r.total[k] -= n
+      if (r.total[k] === 0) delete r.total[k]
+    }
+    return r
+  }
+
+  /**
+   * Forged ACKs: random source address/port (or one fixed tuple whose ISN the attacker knows:
+   * `targeted`), random seq and ack, to `port`. Every one's verdict is read and compared with
+   * the codec's. → { count, accepted: [{ index, hex }], rejected, other, codecAccepted, mismatches, ms }
+   */
+  ops['hostile.forge'] = async ({ seed, count, family, targeted = false, nowMs, ports, port = ports[0], maxReport = 10 }) => {
+    if (!Number.isInteger(count) || count < 1 || count > 20_000_000) throw new RangeError('hostile.forge: count 1..2e7')
+    const ctx = await runContext({ nowMs, ports })
+    const { P } = ctx
+    const v6 = family === 6
+    const dst = v6 ? '2001:db8::1' : '192.0.2.1'
+    const tmpl = P.tcpFrame({ src: v6 ? '2001:db8::3' : '192.0.2.3', dst, sport: 40000, dport: port, seq: 1, ack: 1, flags: P.TCP_FLAG.ACK })
+    const ipOff = 14
+    const l4 = v6 ? 54 : 34
+    const saddrAt = v6 ? 22 : 26
+    const fixedIsn = 0x01020304
+    const r = { count, family, targeted, accepted: [], rejected: 0, kernelCookie: 0, other: {}, codecAccepted: 0, mismatches: 0, firstMismatches: [], ms: 0 }
+    const t0 = performance.now()
+    for (let i = 0; i < count; i++) {
+      const rng = packetRng(seed, i)
+      const f = Buffer.from(tmpl)
+      const u32 = () => Math.floor(rng() * 4294967296) >>> 0
+      if (!targeted) {
+        if (v6) {
+          // 2001:db8:ffff::/48 plus 80 random bits: unicast, never mapped or multicast
+          f.writeUInt32BE(0x20010db8, saddrAt)
+          f.writeUInt16BE(0xffff, saddrAt + 4)
+          for (let k = 6; k < 16; k += 2) f.writeUInt16BE(Math.floor(rng() * 65536), saddrAt + k)
+        } else {
+          // 1.0.0.0 .. 223.255.255.255: unicast
+          f.writeUInt32BE((0x01000000 + Math.floor(rng() * 0xdeffffff)) >>> 0, saddrAt)
+        }
+        f.writeUInt16BE(1024 + Math.floor(rng() * 64512), l4)
+        f.writeUInt32BE(u32(), l4 + 4)
+      } else {
+        f.writeUInt32BE((fixedIsn + 1) >>> 0, l4 + 4)
+      }
+      f.writeUInt32BE(u32(), l4 + 8)
+      // honest checksums (the program ignores them)
+      const P2 = P
+      if (!v6) {
+        f.writeUInt16BE(0, ipOff + 10)
+        f.writeUInt16BE(P2.inetChecksum(f.subarray(ipOff, ipOff + 20)), ipOff + 10)
+      }
+      f.writeUInt16BE(0, l4 + 16)
+      const seg = f.subarray(l4)
+      f.writeUInt16BE(P2.inetChecksum(P2.pseudoHeader(f.subarray(saddrAt, saddrAt + (v6 ? 16 : 4)), f.subarray(saddrAt + (v6 ? 16 : 4), saddrAt + (v6 ? 32 : 8)), 6, seg.length), seg), l4 + 16)
+      const x = await runOne(ctx, f)
+      if (x.error !== undefined) {
+        r.other[x.error] = (r.other[x.error] ?? 0) + 1
+        continue
+      }
+      if (x.want.valid) r.codecAccepted++
+      if (x.moved.ackAssignFailed === 1) r.accepted.push({ index: i, hex: f.toString('hex') })
+      else if (x.moved.ackRejected === 1) r.rejected++
+      else if (x.moved.ackKernelCookie === 1) r.kernelCookie++
+      else r.other[JSON.stringify(x.moved)] = (r.other[JSON.stringify(x.moved)] ?? 0) + 1
+      if (!x.ok) {
+        r.mismatches++
+        if (r.firstMismatches.length < maxReport) r.firstMismatches.push({ index: i, hex: f.toString('hex'), want: x.want, got: { moved: x.moved, retval: x.retval } })
+      }
+    }
+    r.ms = performance.now() - t0
+    return r
+  }
+
+  /** One frame through the program with the prediction: for the corpus test's self-check. */
+  ops['hostile.predict'] = async ({ hex, nowMs, ports }) => {
+    const ctx = await runContext({ nowMs, ports })
+    const f = Buffer.from(hex, 'hex')
+    const v = programView(f, ctx.isProtected)
+    const want = predict(f, v, ctx)
+    return { cls: v.cls, want: { counters: want.counters, retval: want.retval } }
   }
 }
