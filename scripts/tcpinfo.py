@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """What a connection negotiated, read from TCP_INFO on the server socket.
 
-`ss -i` from Debian 12's iproute2 (6.1) prints no ts/sack/ecn flags on newer
-kernels, so the demo and the tests read tcpi_options themselves.
+Debian 12's `ss -ti` (iproute2 6.1) leaves the ts/sack/ecn flags out unless
+`-o` is given too; reading tcpi_options directly says exactly what was negotiated.
 
   tcpinfo.py serve PORT COUNT   accept COUNT connections (IPv4 and IPv6), print one JSON line each
   tcpinfo.py connect HOST PORT COUNT [TIMEOUT]   connect COUNT times, send a line, wait for the close
