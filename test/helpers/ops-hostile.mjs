@@ -34,7 +34,8 @@
 //       and predict() (the reference model of the program) → figures and the first mismatches
 //   hostile.forge({ seed, count, family, targeted?, nowMs, ports })
 //       `count` forged ACKs, each verdict compared with the codec's → accepted ones, figures
-//   hostile.predict({ hex, nowMs, ports }) → { cls, want }: the model's verdict for one frame
+//   hostile.predict({ hex, nowMs, ports, listening? }) → { cls, want }: the model's verdict for one
+//       frame (`listening`: the protected ports with a listener, default all)
 //   (fuzz/forge/predict need the worker's agent with its keys set and the clock pinned at nowMs)
 //
 // Resources = { fds, kinds: { 'bpf-prog', 'bpf-map', 'bpf_link', btf, ... }, ids: { prog, map,
@@ -434,7 +435,6 @@ export function packetRng(seed, index) {
 const TCX_PASS_VALUES = new Set([0, 0xffffffff]) // TC_ACT_OK, TC_ACT_UNSPEC (TCX_NEXT) as a u32
 const TC_ACT_SHOT = 2
 const TC_ACT_REDIRECT = 7
-const SYN_VERDICTS = ['synAckSent', 'synExistingSocket', 'synNoListener', 'synCookiesOff', 'synDropMalformed', 'synDropFragment', 'synDropHeaders', 'synDropAddress', 'synDropMss', 'synDropError']
 
 /**
  * What bpf/syncookie.bpf.c sees of a frame, step by step as it parses (other_port(),
@@ -599,6 +599,7 @@ export function registerTestRun({ ops, needAgent, loadAgentModule }) {
         const mss = o.mss ?? (v.v6 ? 1220 : 536)
         const index = mssIndex(v.v6, mss)
         if (index < 0) return drop('synDropMss')
+        if (!ctx.isListening(v.dport)) return { counters: { synReceived: 1, synNoListener: 1 }, retval: 'pass' }
         const wscale = o.wscale === undefined ? null : Math.min(o.wscale, 14)
         const ecn = (v.flags & 0xc0) === 0xc0
         return {
@@ -608,6 +609,7 @@ export function registerTestRun({ ops, needAgent, loadAgentModule }) {
         }
       }
       case 'ack': {
+        if (!ctx.isListening(v.dport)) return { counters: { passNoSocket: 1 }, retval: 'pass' }
         const tuple = { saddr: formatIp(v.src), daddr: formatIp(v.dst), sport: v.sport, dport: v.dport, seq: (v.seq - 1) >>> 0 }
         const mapped = v.v6 && tuple.saddr.startsWith('::ffff:') // the codec reads these as IPv4
         const valid = !mapped && decodeCookie((v.ack - 1) >>> 0, tuple, ctx.keys, ctx.nowMs) !== null
@@ -711,12 +713,18 @@ export function registerTestRun({ ops, needAgent, loadAgentModule }) {
     return b
   }
 
-  const runContext = async ({ nowMs, ports }) => {
+  /** `listening`: the protected ports with a listener in this namespace (default: all of them). */
+  const runContext = async ({ nowMs, ports, listening = ports }) => {
     const agent = needAgent()
     const program = await mod().SynCookieAgent._internals(agent).load()
     const keys = mod().SynCookieAgent._internals(agent).keys().map((k) => Uint8Array.from(k))
     const protectedSet = new Set(ports)
-    return { program, keys, nowMs, P: await packets(), isProtected: (p) => protectedSet.has(p), read: statsReader(program), names: mod().STAT_NAMES }
+    const listeningSet = new Set(listening)
+    return {
+      program, keys, nowMs, P: await packets(), read: statsReader(program), names: mod().STAT_NAMES,
+      isProtected: (p) => protectedSet.has(p),
+      isListening: (p) => listeningSet.has(p),
+    }
   }
 
   /**
@@ -852,14 +860,15 @@ export function registerTestRun({ ops, needAgent, loadAgentModule }) {
       }
       f.writeUInt32BE(u32(), l4 + 8)
       // honest checksums (the program ignores them)
-      const P2 = P
+      const alen = v6 ? 16 : 4
       if (!v6) {
         f.writeUInt16BE(0, ipOff + 10)
-        f.writeUInt16BE(P2.inetChecksum(f.subarray(ipOff, ipOff + 20)), ipOff + 10)
+        f.writeUInt16BE(P.inetChecksum(f.subarray(ipOff, ipOff + 20)), ipOff + 10)
       }
       f.writeUInt16BE(0, l4 + 16)
       const seg = f.subarray(l4)
-      f.writeUInt16BE(P2.inetChecksum(P2.pseudoHeader(f.subarray(saddrAt, saddrAt + (v6 ? 16 : 4)), f.subarray(saddrAt + (v6 ? 16 : 4), saddrAt + (v6 ? 32 : 8)), 6, seg.length), seg), l4 + 16)
+      const pseudo = P.pseudoHeader(f.subarray(saddrAt, saddrAt + alen), f.subarray(saddrAt + alen, saddrAt + 2 * alen), 6, seg.length)
+      f.writeUInt16BE(P.inetChecksum(pseudo, seg), l4 + 16)
       const x = await runOne(ctx, f)
       if (x.error !== undefined) {
         r.other[x.error] = (r.other[x.error] ?? 0) + 1
@@ -880,8 +889,8 @@ export function registerTestRun({ ops, needAgent, loadAgentModule }) {
   }
 
   /** One frame through the program with the prediction: for the corpus test's self-check. */
-  ops['hostile.predict'] = async ({ hex, nowMs, ports }) => {
-    const ctx = await runContext({ nowMs, ports })
+  ops['hostile.predict'] = async ({ hex, nowMs, ports, listening }) => {
+    const ctx = await runContext({ nowMs, ports, listening })
     const f = Buffer.from(hex, 'hex')
     const v = programView(f, ctx.isProtected)
     const want = predict(f, v, ctx)

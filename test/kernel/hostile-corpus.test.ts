@@ -63,6 +63,9 @@ interface Outcome {
   problems: string[]
 }
 
+/** The listeners of corpus.setup: port 1 closes first (TIME_WAIT for the socket cases). */
+const LISTEN = [[8080, 'hold'], [65535, 'hold'], [1, 'echo-bulk']] as const
+
 const corpus = JSON.parse(readFileSync(path.join(CORPUS_DIR, 'hostile.json'), 'utf8')) as Corpus
 
 const framesOf = (e: Entry): Buffer[] => (e.frames ?? [e.hex!]).map((h) => Buffer.from(h, 'hex'))
@@ -122,7 +125,7 @@ describeKernel('the hostile corpus, through test_run and over the veth', () => {
   beforeAll(async () => {
     requireDist()
     env = await setupKernelEnv(PREFIX)
-    for (const [port, mode] of [[8080, 'hold'], [65535, 'hold'], [1, 'echo-bulk']] as const) {
+    for (const [port, mode] of LISTEN) {
       await env.server.listen({ host: '0.0.0.0', port, mode })
       await env.server.listen({ host: '::', port, mode })
     }
@@ -212,6 +215,34 @@ describeKernel('the hostile corpus, through test_run and over the veth', () => {
     }
     expect(veth.size + refusedByVeth.size).toBe(corpus.count)
   }, 300_000)
+
+  it('the reference model of the fuzz test (ops-hostile.mjs predict) agrees with every entry', async () => {
+    // the model mirrors the program, so for a `bug` entry it must predict what the program does today
+    const verdictName = { pass: 'passed', shot: 'dropped', redirect: 'answered' } as Record<string, string>
+    const disagreements: string[] = []
+    for (const e of corpus.entries) {
+      if (e.testRun?.refused !== undefined) continue
+      const counters: Record<string, number> = {}
+      const verdicts: string[] = []
+      for (const f of framesOf(e)) {
+        const p = await env.server.call<{ want: { counters: Record<string, number>; retval: string } }>('hostile.predict', {
+          hex: f.toString('hex'),
+          nowMs: corpus.setup.nowMs,
+          ports: corpus.setup.ports,
+          listening: LISTEN.map(([port]) => port),
+        })
+        verdicts.push(verdictName[p.want.retval] ?? p.want.retval)
+        for (const [k, n] of Object.entries(p.want.counters)) counters[k] = (counters[k] ?? 0) + n
+      }
+      const want = e.bug !== undefined && e.bugOn !== 'veth' ? (e.today as Expect) : e.expect
+      const got = { verdict: overall(verdicts), counters }
+      const canon = (c: Record<string, number>): string => JSON.stringify(Object.entries(c).sort(([a], [b]) => a.localeCompare(b)))
+      if (canon(got.counters) !== canon(want.counters) || got.verdict !== want.verdict) {
+        disagreements.push(`${e.id}: model ${JSON.stringify(got)}, corpus ${JSON.stringify(want)}`)
+      }
+    }
+    expect(disagreements).toEqual([])
+  })
 
   for (const group of [...new Set(corpus.entries.map((e) => e.group))]) {
     describe(group, () => {
