@@ -25,6 +25,9 @@ const FAMILIES = {
   v6: { server: '::1', peer: '::2', any: '::', gen: 'gen6', check: 'check6' },
 }
 
+/** What the program returns for traffic it passes on: TC_ACT_UNSPEC (TCX_NEXT) as a u32. */
+const TC_ACT_NEXT = 0xffffffff
+
 /** The cases, each a program (ours or an anchor) on a frame, with the verdict it must give. */
 function cases(fam, port, otherPort, established) {
   const f = FAMILIES[fam]
@@ -36,8 +39,8 @@ function cases(fam, port, otherPort, established) {
   return [
     { key: 'synNs', prog: 'ours', frame: syn, verdict: TC_ACT.REDIRECT, stat: 'synAckSent' },
     { key: 'ackInvalidNs', prog: 'ours', frame: ackInvalid, verdict: TC_ACT.SHOT, stat: 'ackRejected', repeatable: true },
-    { key: 'otherPortNs', prog: 'ours', frame: otherPort_, verdict: TC_ACT.OK, stat: null, repeatable: true },
-    { key: 'establishedNs', prog: 'ours', frame: est, verdict: TC_ACT.OK, stat: 'passEstablished', repeatable: true },
+    { key: 'otherPortNs', prog: 'ours', frame: otherPort_, verdict: TC_ACT_NEXT, stat: null, repeatable: true },
+    { key: 'establishedNs', prog: 'ours', frame: est, verdict: TC_ACT_NEXT, stat: 'passEstablished', repeatable: true },
     { key: 'noopNs', prog: 'noop', frame: syn, verdict: TC_ACT.OK, repeatable: true },
     { key: 'kernelGenNs', prog: f.gen, frame: syn, verdict: TC_ACT.OK, repeatable: true },
     // The kernel's check says "no" (TC_ACT_SHOT) to the invalid cookie, as ours does.

@@ -30,11 +30,15 @@
 #error "the SipHash message words are built for a little-endian target"
 #endif
 
-#define TC_ACT_OK 0
+/* "Not ours, carry on": TC_ACT_UNSPEC lets the next tcx program (TCX_NEXT)
+ * or the next cls_bpf filter run, and is a pass when there is none.
+ * TC_ACT_OK (TCX_PASS) would end the chain and silence everything behind us. */
+#define TC_ACT_PASS (-1)
 #define TC_ACT_SHOT 2
 #define ETH_P_IP 0x0800
 #define ETH_P_IPV6 0x86DD
 #define PACKET_HOST 0
+#define SC_LOOPBACK_IFINDEX 1 /* lo is ifindex 1 in every network namespace */
 #define CHECKSUM_COMPLETE 2
 #define CHECKSUM_PARTIAL 3
 #define SC_TCP_LISTEN 10
@@ -146,6 +150,7 @@ enum parse_result {
 	PARSE_TCP,          /* a TCP segment, ports known */
 	PARSE_NOT_OURS,     /* not TCP, or we cannot see the ports: pass, no counter */
 	PARSE_DROP_HEADERS, /* IPv6 chain too long to reach the TCP header */
+	PARSE_DROP_FRAGMENT, /* a first fragment too short for a TCP header */
 };
 
 static __always_inline void count(enum sc_stat s)
@@ -287,8 +292,14 @@ static __always_inline int parse_packet(struct __sk_buff *skb, struct pkt *p)
 			}
 		}
 	}
-	if (bpf_skb_load_bytes(skb, p->l4_off, &p->th, sizeof(p->th)))
+	if (bpf_skb_load_bytes(skb, p->l4_off, &p->th, sizeof(p->th))) {
+		/* A first fragment that does not hold a whole TCP header hides the
+		 * flags (or the ports) in a later fragment: reassembled, it could be
+		 * a SYN for the kernel's SYN queue (RFC 1858's tiny fragment). */
+		if (p->fragment)
+			return PARSE_DROP_FRAGMENT;
 		return PARSE_NOT_OURS; /* no room for the ports: the kernel drops it */
+	}
 	return PARSE_TCP;
 }
 
@@ -591,8 +602,13 @@ static __always_inline int bad_address(struct __sk_buff *skb, const struct pkt *
 
 		if (s[0] == 0xff || d[0] == 0xff)
 			return 1; /* multicast */
-		if (!(p->saddr[0] | p->saddr[1] | p->saddr[2] | p->saddr[3]))
+		if (!(p->saddr[0] | p->saddr[1] | p->saddr[2] | p->saddr[3]) ||
+		    !(p->daddr[0] | p->daddr[1] | p->daddr[2] | p->daddr[3]))
 			return 1; /* unspecified */
+		if (skb->ifindex != SC_LOOPBACK_IFINDEX &&
+		    ((!p->saddr[0] && !p->saddr[1] && !p->saddr[2] && p->saddr[3] == bpf_htonl(1)) ||
+		     (!p->daddr[0] && !p->daddr[1] && !p->daddr[2] && p->daddr[3] == bpf_htonl(1))))
+			return 1; /* ::1 from the wire (the kernel drops it) */
 		/* ::ffff:0:0/96 on the wire: the kernel drops it (ip6_rcv_core()),
 		 * and the cookie format has no tuple for it */
 		if ((!p->saddr[0] && !p->saddr[1] && p->saddr[2] == bpf_htonl(0xffff)) ||
@@ -603,8 +619,10 @@ static __always_inline int bad_address(struct __sk_buff *skb, const struct pkt *
 	{
 		__u32 s = bpf_ntohl(p->saddr[0]), d = bpf_ntohl(p->daddr[0]);
 
-		if (!s || s == 0xffffffff || d == 0xffffffff)
+		if (!s || !d || s == 0xffffffff || d == 0xffffffff)
 			return 1;
+		if (skb->ifindex != SC_LOOPBACK_IFINDEX && ((s >> 24) == 127 || (d >> 24) == 127))
+			return 1; /* 127.0.0.0/8 from the wire (the kernel drops it) */
 		if ((s >> 28) == 0xe || (d >> 28) == 0xe)
 			return 1; /* 224.0.0.0/4 */
 	}
@@ -899,19 +917,19 @@ __noinline int sc_handle_syn(struct __sk_buff *skb, const struct pkt *p)
 	skc = lookup_socket(skb, p);
 	if (!skc) {
 		count(SC_STAT_SYN_NO_LISTENER);
-		return TC_ACT_OK;
+		return TC_ACT_PASS;
 	}
 	if (skc->state != SC_TCP_LISTEN) {
 		bpf_sk_release(skc);
 		count(SC_STAT_SYN_EXISTING_SOCKET);
-		return TC_ACT_OK;
+		return TC_ACT_PASS;
 	}
 	read_netns(skc, &n);
 	bpf_sk_release(skc);
 	if (!n.syncookies) {
 		/* the kernel would reset our cookie ACK (cookie_v4_check()) */
 		count(SC_STAT_SYN_COOKIES_OFF);
-		return TC_ACT_OK;
+		return TC_ACT_PASS;
 	}
 
 	cfg = bpf_map_lookup_elem(&config, &k);
@@ -1055,16 +1073,16 @@ __noinline int sc_handle_ack(struct __sk_buff *skb, const struct pkt *p)
 	int data, ret;
 
 	if (!p)
-		return TC_ACT_OK;
+		return TC_ACT_PASS;
 	skc = lookup_socket(skb, p);
 	if (!skc) {
 		count(SC_STAT_PASS_NO_SOCKET);
-		return TC_ACT_OK;
+		return TC_ACT_PASS;
 	}
 	if (skc->state != SC_TCP_LISTEN) {
 		bpf_sk_release(skc);
 		count(SC_STAT_PASS_ESTABLISHED);
-		return TC_ACT_OK;
+		return TC_ACT_PASS;
 	}
 
 	cfg = bpf_map_lookup_elem(&config, &k);
@@ -1075,7 +1093,7 @@ __noinline int sc_handle_ack(struct __sk_buff *skb, const struct pkt *p)
 		if (kernel_cookie_recent(skc) && kernel_cookie(p)) {
 			bpf_sk_release(skc);
 			count(SC_STAT_ACK_KERNEL_COOKIE);
-			return TC_ACT_OK;
+			return TC_ACT_PASS;
 		}
 		goto reject;
 	}
@@ -1112,7 +1130,7 @@ __noinline int sc_handle_ack(struct __sk_buff *skb, const struct pkt *p)
 		goto failed;
 	bpf_sk_release(skc);
 	count(SC_STAT_ACK_ACCEPTED);
-	return TC_ACT_OK;
+	return TC_ACT_PASS;
 failed:
 	bpf_sk_release(skc);
 	count(SC_STAT_ACK_ASSIGN_FAILED);
@@ -1163,32 +1181,36 @@ int syncookie_ingress(struct __sk_buff *skb)
 	int r;
 
 	if (other_port(skb))
-		return TC_ACT_OK;
+		return TC_ACT_PASS;
 	/* keeps clang from reusing skb + offsetof(data_end) computed above:
 	 * the verifier refuses a load through a modified ctx pointer */
 	barrier_var(skb);
 	r = parse_packet(skb, &p);
 	if (r == PARSE_NOT_OURS)
-		return TC_ACT_OK;
+		return TC_ACT_PASS;
 	if (r == PARSE_DROP_HEADERS) {
 		/* we cannot see whether this is a SYN to a protected port */
 		count(SC_STAT_SYN_DROP_HEADERS);
 		return TC_ACT_SHOT;
 	}
+	if (r == PARSE_DROP_FRAGMENT) {
+		count(SC_STAT_SYN_DROP_FRAGMENT);
+		return TC_ACT_SHOT;
+	}
 	if (!port_protected(bpf_ntohs(p.th.dest)))
-		return TC_ACT_OK;
+		return TC_ACT_PASS;
 
 	flags = tcp_flags(&p.th);
 	if (flags & TCPF_SYN) {
 		if (flags & TCPF_ACK) {
 			count(SC_STAT_PASS_OTHER); /* a SYN-ACK: an outgoing connection */
-			return TC_ACT_OK;
+			return TC_ACT_PASS;
 		}
 		return sc_handle_syn(skb, &p);
 	}
 	if ((flags & TCPF_RST) || !(flags & TCPF_ACK) || p.fragment) {
 		count(SC_STAT_PASS_OTHER);
-		return TC_ACT_OK;
+		return TC_ACT_PASS;
 	}
 	return sc_handle_ack(skb, &p);
 }

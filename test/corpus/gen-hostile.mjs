@@ -198,18 +198,9 @@ export function buildCorpus() {
   add('frag4-first', 'fragments', frag4[0], 'IPv4 first fragment (MF) holding the whole SYN header', synDrop('synDropFragment'))
   add('frag4-later', 'fragments', frag4[1], 'IPv4 later fragment (offset 6)', PASSED_NONE)
   add('frag4-both', 'fragments', frag(synWithPayload(4), 48), 'IPv4 SYN in two fragments, header in the first', synDrop('synDropFragment'))
-  add('frag4-tiny-8', 'fragments', frag(synWithPayload(4), 8), 'IPv4 SYN in fragments of 8 bytes: the first holds only the ports and the ISN', dropped('synDropFragment'), {
-    bug: 'BYPASS: the first fragment has no room for a TCP header, so parse_packet() gives PARSE_NOT_OURS and every fragment passes; the kernel reassembles the SYN after TC and answers it from its SYN queue (seen on the veth: a kernel SYN-ACK, no program counter). Wanted: an IPv4 TCP first fragment to a protected port (or whose port is not visible) too short for a TCP header is dropped and counted',
-    today: PASSED_NONE,
-  })
-  add('frag4-tiny-16', 'fragments', frag(synWithPayload(4), 16), 'IPv4 SYN in fragments of 16 bytes: the first holds the flags but not the whole header', dropped('synDropFragment'), {
-    bug: 'BYPASS, as frag4-tiny-8',
-    today: PASSED_NONE,
-  })
-  add('frag4-tiny-8-first', 'fragments', frag(synWithPayload(4), 8)[0], 'the first 8-byte fragment alone', dropped('synDropFragment'), {
-    bug: 'passes uncounted (see frag4-tiny-8)',
-    today: PASSED_NONE,
-  })
+  add('frag4-tiny-8', 'fragments', frag(synWithPayload(4), 8), 'IPv4 SYN in fragments of 8 bytes: the first holds only the ports and the ISN', dropped('synDropFragment'))
+  add('frag4-tiny-16', 'fragments', frag(synWithPayload(4), 16), 'IPv4 SYN in fragments of 16 bytes: the first holds the flags but not the whole header', dropped('synDropFragment'))
+  add('frag4-tiny-8-first', 'fragments', frag(synWithPayload(4), 8)[0], 'the first 8-byte fragment alone', dropped('synDropFragment'))
 
   // ---- IPv6 header and extension headers ---------------------------------------------------
   const shortIp6 = refused('BPF_PROG_TEST_RUN refuses an IPv6 frame without a whole IPv6 header')
@@ -248,10 +239,7 @@ export function buildCorpus() {
   add('frag6-first', 'fragments', frag6[0], 'IPv6 first fragment (M) holding the whole SYN header', synDrop('synDropFragment'))
   add('frag6-later', 'fragments', frag6[1], 'IPv6 later fragment', PASSED_NONE)
   add('frag6-atomic', 'fragments', spec(6, {}, { ext: [{ type: 'fragment', offset: 0, more: false, id: 9 }] }), 'IPv6 atomic fragment (offset 0, no M)', ANSWERED)
-  add('frag6-tiny-8', 'fragments', frag(synWithPayload(6), 8), 'IPv6 SYN in fragments of 8 bytes', dropped('synDropFragment'), {
-    bug: 'passes uncounted like frag4-tiny-8; no bypass here: the kernel drops a first fragment without the whole upper-layer header (RFC 8200)',
-    today: PASSED_NONE,
-  })
+  add('frag6-tiny-8', 'fragments', frag(synWithPayload(6), 8), 'IPv6 SYN in fragments of 8 bytes', dropped('synDropFragment'))
 
   // ---- TCP header --------------------------------------------------------------------------
   add('tcp-ports-only', 'tcp', cut(spec(4, { options: [] }), 14 + 20 + 4), 'TCP header cut after the ports', PASSED_NONE)
@@ -344,25 +332,16 @@ export function buildCorpus() {
     bug: 'answered: a SYN-ACK from the broadcast address (the program knows no subnet; bpf_fib_lookup() or the route type would tell)',
     today: ANSWERED,
   })
-  add('addr4-destination-0', 'addresses', a4(C4, '0.0.0.0'), 'IPv4 destination 0.0.0.0', synDrop('synDropAddress'), {
-    bug: 'bad_address() checks 0.0.0.0 only as a source: answered with a SYN-ACK from 0.0.0.0 (the wildcard listener matches)',
-    today: ANSWERED,
-  })
+  add('addr4-destination-0', 'addresses', a4(C4, '0.0.0.0'), 'IPv4 destination 0.0.0.0', synDrop('synDropAddress'))
   add('addr4-destination-not-local', 'addresses', a4(C4, '203.0.113.9'), 'IPv4 destination 203.0.113.9, an address this host does not have', synDrop('synDropAddress'), {
     bug: 'answered for an address that is not this host\'s (README: "not addressed to this host: dropped"): the wildcard listener matches any destination. On a router this would answer for hosts behind it',
     today: ANSWERED,
   })
   add('addr4-source-loopback', 'addresses', a4('127.0.0.1', S4), 'IPv4 source 127.0.0.1 (legitimate on lo, a martian on the veth)', ANSWERED, {
     veth: { expect: synDrop('synDropAddress') },
-    bug: 'on the veth: answered although the kernel drops a loopback source arriving from outside (martian)',
-    today: ANSWERED,
-    bugOn: 'veth',
   })
   add('addr4-destination-loopback', 'addresses', a4(C4, '127.0.0.1'), 'IPv4 destination 127.0.0.1 (legitimate on lo, a martian on the veth)', ANSWERED, {
     veth: { expect: synDrop('synDropAddress') },
-    bug: 'on the veth: answered although the kernel drops a loopback destination arriving from outside',
-    today: ANSWERED,
-    bugOn: 'veth',
   })
   add('addr4-land', 'addresses', a4(S4, S4, { sport: PORT }), 'IPv4 "land": source = destination = 192.0.2.1:8080', ANSWERED, {
     veth: { expect: synDrop('synDropAddress') },
@@ -373,19 +352,13 @@ export function buildCorpus() {
   add('addr6-source-unspecified', 'addresses', a6('::', S6), 'IPv6 source ::', synDrop('synDropAddress'))
   add('addr6-source-multicast', 'addresses', a6('ff02::1', S6), 'IPv6 source ff02::1', synDrop('synDropAddress'))
   add('addr6-destination-multicast', 'addresses', a6(C6, 'ff02::1'), 'IPv6 destination ff02::1', synDrop('synDropAddress'))
-  add('addr6-destination-unspecified', 'addresses', a6(C6, '::'), 'IPv6 destination ::', synDrop('synDropAddress'), {
-    bug: 'bad_address() checks :: only as a source: answered with a SYN-ACK from ::',
-    today: ANSWERED,
-  })
+  add('addr6-destination-unspecified', 'addresses', a6(C6, '::'), 'IPv6 destination ::', synDrop('synDropAddress'))
   add('addr6-destination-not-local', 'addresses', a6(C6, '2001:db8:ffff::9'), 'IPv6 destination this host does not have', synDrop('synDropAddress'), {
     bug: 'answered for an address that is not this host\'s, as addr4-destination-not-local',
     today: ANSWERED,
   })
   add('addr6-source-loopback', 'addresses', a6('::1', S6), 'IPv6 source ::1 (legitimate on lo, a martian on the veth)', ANSWERED, {
     veth: { expect: synDrop('synDropAddress') },
-    bug: 'on the veth: answered although the kernel drops ::1 arriving from outside',
-    today: ANSWERED,
-    bugOn: 'veth',
   })
   add('addr6-source-link-local', 'addresses', a6('fe80::3', S6), 'IPv6 source fe80::3', ANSWERED)
 

@@ -439,7 +439,7 @@ const TC_ACT_REDIRECT = 7
 /**
  * What bpf/syncookie.bpf.c sees of a frame, step by step as it parses (other_port(),
  * parse_packet(), the port check, the flag dispatch): the reference the fuzz compares against.
- * cls: 'none' (passed uncounted), 'headers' (PARSE_DROP_HEADERS), 'synack', 'other' (both
+ * cls: 'none' (passed uncounted), 'headers' (PARSE_DROP_HEADERS), 'fragment' (PARSE_DROP_FRAGMENT), 'synack', 'other' (both
  * passOther), 'syn' or 'ack' (the two handlers); with the fields the handlers use.
  */
 export function programView(f, isProtected) {
@@ -495,7 +495,8 @@ export function programView(f, isProtected) {
   } else {
     return none
   }
-  if (v.l4 + 20 > f.length) return none
+  // a first fragment without a whole TCP header: PARSE_DROP_FRAGMENT (RFC 1858)
+  if (v.l4 + 20 > f.length) return v.fragment ? { cls: 'fragment' } : none
   const t = f.subarray(v.l4)
   v.sport = t.readUInt16BE(0)
   v.dport = t.readUInt16BE(2)
@@ -526,13 +527,14 @@ function badAddress(f, v) {
   const d = v.dst
   if (v.v6) {
     if (s[0] === 0xff || d[0] === 0xff) return true
-    if (s.every((b) => b === 0)) return true
+    if (s.every((b) => b === 0) || d.every((b) => b === 0)) return true
     const mapped = (a) => a.subarray(0, 10).every((b) => b === 0) && a[10] === 0xff && a[11] === 0xff
     return mapped(s) || mapped(d)
   }
   const sv = s.readUInt32BE(0)
   const dv = d.readUInt32BE(0)
-  if (sv === 0 || sv === 0xffffffff || dv === 0xffffffff) return true
+  // (127.0.0.0/8 and ::1 are refused only off lo; test_run runs on lo)
+  if (sv === 0 || dv === 0 || sv === 0xffffffff || dv === 0xffffffff) return true
   return sv >>> 28 === 0xe || dv >>> 28 === 0xe
 }
 
@@ -585,6 +587,8 @@ export function registerTestRun({ ops, needAgent, loadAgentModule }) {
         return { counters: {}, retval: 'pass' }
       case 'headers':
         return { counters: { synDropHeaders: 1 }, retval: 'shot' }
+      case 'fragment':
+        return { counters: { synDropFragment: 1 }, retval: 'shot' }
       case 'synack':
       case 'other':
         return { counters: { passOther: 1 }, retval: 'pass' }

@@ -68,10 +68,9 @@ describeKernel('coexistence with other TC ingress programs', () => {
     expect((await traffic(counter)).seen).toBeGreaterThan(10)
   })
 
-  // BUG (issue 5, reported): the program returns TC_ACT_OK (= TCX_PASS) for every packet it
-  // passes, which ends tcx processing: programs after it on tcx never run. TC_ACT_UNSPEC
-  // (= TCX_NEXT) for "not mine / hand it on" would let them run.
-  it.fails('tcx: a program attached after the agent still sees the packets the agent passes', async () => {
+  // The program hands traffic on with TC_ACT_UNSPEC (= TCX_NEXT): TC_ACT_OK (= TCX_PASS) would
+  // end tcx processing and programs after it would never run (found by this test).
+  it('tcx: a program attached after the agent still sees the packets the agent passes', async () => {
     const { ns, dev } = env.topo.server
     await env.server.attach(dev)
     const counter = await holdTcxCounter(ns, dev)
@@ -82,10 +81,9 @@ describeKernel('coexistence with other TC ingress programs', () => {
     expect(t.seen, 'packets to the unprotected port reach the program after the agent').toBeGreaterThan(5)
   })
 
-  // BUG (issue 5, reported): tcx runs before the legacy clsact filters, and a tcx verdict other
-  // than TCX_NEXT skips them (sch_handle_ingress). The agent's TC_ACT_OK for passed traffic
-  // therefore silently disables every clsact ingress filter already on the interface.
-  it.fails('clsact: a filter already on the interface keeps its place and keeps working when the agent attaches with tcx', async () => {
+  // tcx runs before the legacy clsact filters, and a tcx verdict other than TCX_NEXT skips them
+  // (sch_handle_ingress): the agent's pass verdict must be TCX_NEXT for them to keep working.
+  it('clsact: a filter already on the interface keeps its place and keeps working when the agent attaches with tcx', async () => {
     const { ns, dev } = env.topo.server
     await nsExec(ns, ['tc', 'qdisc', 'add', 'dev', dev, 'clsact'])
     const counter = await addClsactCounter(ns, dev, 5, 5)
@@ -126,10 +124,9 @@ describeKernel('coexistence with other TC ingress programs', () => {
     expect(t.seen, 'packets the old filter saw with the agent behind it').toBeGreaterThan(10)
   })
 
-  // BUG (issue 5, reported): same cause as for tcx, in clsact mode: the agent's TC_ACT_OK ends
-  // classification (direct action), so a filter behind the agent's never runs, even for traffic
-  // the agent does not touch.
-  it.fails('clsact mode: a filter behind the agent still sees the packets the agent passes', async () => {
+  // Same in clsact mode: TC_ACT_OK would end classification (direct action) and a filter behind
+  // the agent's would never run; TC_ACT_UNSPEC continues to it.
+  it('clsact mode: a filter behind the agent still sees the packets the agent passes', async () => {
     const { ns, dev } = env.topo.server
     await nsExec(ns, ['tc', 'qdisc', 'add', 'dev', dev, 'clsact'])
     const counter = await addClsactCounter(ns, dev, 0xd000, 9)
