@@ -51,19 +51,22 @@ function validatePorts(options: unknown): number[] {
   if (!Array.isArray(ports)) throw new TypeError(`options.ports must be an array of port numbers, got ${describe(ports)}`);
   if (ports.length === 0) throw new RangeError('options.ports must name at least one port, got []');
   const seen = new Set<number>();
-  ports.forEach((p: unknown, i) => {
+  // a for loop, not forEach: forEach skips the holes of a sparse array
+  for (let i = 0; i < ports.length; i++) {
+    const p: unknown = ports[i];
     if (typeof p !== 'number' || !Number.isInteger(p)) {
       throw new TypeError(`options.ports[${i}] must be an integer port, got ${describe(p)}`);
     }
     if (p < 1 || p > 65535) throw new RangeError(`options.ports[${i}] must be 1..65535, got ${p}`);
     if (seen.has(p)) throw new RangeError(`options.ports[${i}]: port ${p} is listed twice`);
     seen.add(p);
-  });
+  }
   return [...seen];
 }
 
 function validateIfname(name: unknown): string {
-  if (typeof name !== 'string' || name.length === 0 || name.length > 15 || name.includes('/') || /\s/.test(name)) {
+  // IFNAMSIZ - 1 bytes; a NUL would cut the name short in if_nametoindex()
+  if (typeof name !== 'string' || name.length === 0 || Buffer.byteLength(name) > 15 || /[/\s\0]/.test(name)) {
     throw new TypeError(`interface must be an interface name (1–15 characters, no '/' or spaces), got ${describe(name)}`);
   }
   return name;
@@ -79,7 +82,8 @@ function validateMode(options: unknown): AttachMode | 'auto' {
 }
 
 function validateKey(key: unknown): Uint8Array {
-  if (!(key instanceof Uint8Array)) throw new TypeError(`key must be a Uint8Array of ${SECRET_BYTES} bytes, got ${describe(key)}`);
+  // never describe() the value: a key passed as a string is still a secret
+  if (!(key instanceof Uint8Array)) throw new TypeError(`key must be a Uint8Array of ${SECRET_BYTES} bytes, got ${typeof key === 'string' ? `a string of ${key.length} characters` : describe(key)}`);
   if (key.byteLength !== SECRET_BYTES) throw new RangeError(`key must be ${SECRET_BYTES} bytes, got ${key.byteLength}`);
   return key;
 }
