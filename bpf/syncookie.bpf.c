@@ -34,6 +34,7 @@
  * or the next cls_bpf filter run, and is a pass when there is none.
  * TC_ACT_OK (TCX_PASS) would end the chain and silence everything behind us. */
 #define TC_ACT_PASS (-1)
+#define TC_ACT_OK 0
 #define TC_ACT_SHOT 2
 #define ETH_P_IP 0x0800
 #define ETH_P_IPV6 0x86DD
@@ -1130,7 +1131,9 @@ __noinline int sc_handle_ack(struct __sk_buff *skb, const struct pkt *p)
 		goto failed;
 	bpf_sk_release(skc);
 	count(SC_STAT_ACK_ACCEPTED);
-	return TC_ACT_PASS;
+	/* Ours and decided: TC_ACT_OK ends the chain, so no program behind us
+	 * (another cookie checker with another secret, say) drops it. */
+	return TC_ACT_OK;
 failed:
 	bpf_sk_release(skc);
 	count(SC_STAT_ACK_ASSIGN_FAILED);
