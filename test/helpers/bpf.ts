@@ -2,9 +2,9 @@
  * What BPF is attached where, asked of the kernel (test/helpers/bpfquery.py): tcx through
  * BPF_PROG_QUERY (bpftool 7.1 cannot see it), legacy tc and XDP through bpftool.
  */
-import { spawn, type ChildProcess } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
 import path from 'node:path'
-import { run } from './exec.js'
+import { run, spawnFirstLine } from './exec.js'
 
 const BPFQUERY = path.resolve(__dirname, 'bpfquery.py')
 
@@ -59,24 +59,7 @@ export interface DummyHold {
 
 /** Attaches a do-nothing program to tcx ingress of `dev` in `ns`, held by a child process. */
 export async function holdDummyTcx(ns: string, dev: string): Promise<DummyHold> {
-  const child = spawn('nsenter', [`--net=/run/netns/${ns}`, 'python3', BPFQUERY, 'hold-dummy', dev], {
-    stdio: ['pipe', 'pipe', 'inherit'],
-  })
-  const line = await new Promise<string>((resolve, reject) => {
-    let buf = ''
-    const timer = setTimeout(() => reject(new Error('hold-dummy: no answer in 5 s')), 5_000)
-    child.stdout?.on('data', (d: Buffer) => {
-      buf += d.toString()
-      if (buf.includes('\n')) {
-        clearTimeout(timer)
-        resolve(buf.split('\n')[0] ?? '')
-      }
-    })
-    child.once('exit', (code) => {
-      clearTimeout(timer)
-      reject(new Error(`hold-dummy exited with ${String(code)}`))
-    })
-  })
+  const { line, child } = await spawnFirstLine(['nsenter', `--net=/run/netns/${ns}`, 'python3', BPFQUERY, 'hold-dummy', dev], 'hold-dummy')
   const { prog_id: progId } = JSON.parse(line) as { prog_id: number }
   return { progId, child }
 }

@@ -1,7 +1,7 @@
 /**
  * Running commands for kernel tests: always argv arrays (no shell), always a time bound.
  */
-import { execFile } from 'node:child_process'
+import { execFile, spawn, type ChildProcess } from 'node:child_process'
 
 /** Output of a finished command. */
 export interface RunResult {
@@ -78,4 +78,29 @@ export async function poll<T>(
     await sleep(intervalMs)
   }
   return undefined
+}
+
+/**
+ * Starts `argv` and resolves with the first line it prints (a helper that sets something up,
+ * reports it as one JSON line, and keeps holding it until killed); rejects after 5 s or if it
+ * exits first.
+ */
+export async function spawnFirstLine(argv: readonly string[], what: string): Promise<{ line: string; child: ChildProcess }> {
+  const child = spawn(argv[0] ?? '', argv.slice(1), { stdio: ['pipe', 'pipe', 'inherit'] })
+  const line = await new Promise<string>((resolve, reject) => {
+    let buf = ''
+    const timer = setTimeout(() => reject(new Error(`${what}: no answer in 5 s`)), 5_000)
+    child.stdout?.on('data', (d: Buffer) => {
+      buf += d.toString()
+      if (buf.includes('\n')) {
+        clearTimeout(timer)
+        resolve(buf.split('\n')[0] ?? '')
+      }
+    })
+    child.once('exit', (code) => {
+      clearTimeout(timer)
+      reject(new Error(`${what} exited with ${String(code)}`))
+    })
+  })
+  return { line, child }
 }

@@ -5,7 +5,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import path from 'node:path'
-import { run } from './exec.js'
+import { run, spawnFirstLine } from './exec.js'
 import { nsExec } from './netns.js'
 import type { NsWorker } from './worker.js'
 
@@ -52,24 +52,7 @@ export interface CounterProg {
 
 /** Attaches a counting program to tcx ingress of `dev` in `ns`, held by a child process. */
 export async function holdTcxCounter(ns: string, dev: string, ret = -1): Promise<CounterProg> {
-  const child = spawn('nsenter', [`--net=/run/netns/${ns}`, 'python3', HOSTILE_BPF, 'tcx-counter', dev, '--ret', String(ret)], {
-    stdio: ['pipe', 'pipe', 'inherit'],
-  })
-  const line = await new Promise<string>((resolve, reject) => {
-    let buf = ''
-    const timer = setTimeout(() => reject(new Error('tcx-counter: no answer in 5 s')), 5_000)
-    child.stdout?.on('data', (d: Buffer) => {
-      buf += d.toString()
-      if (buf.includes('\n')) {
-        clearTimeout(timer)
-        resolve(buf.split('\n')[0] ?? '')
-      }
-    })
-    child.once('exit', (code) => {
-      clearTimeout(timer)
-      reject(new Error(`tcx-counter exited with ${String(code)}`))
-    })
-  })
+  const { line, child } = await spawnFirstLine(['nsenter', `--net=/run/netns/${ns}`, 'python3', HOSTILE_BPF, 'tcx-counter', dev, '--ret', String(ret)], 'tcx-counter')
   const { prog_id: progId, map_id: mapId } = JSON.parse(line) as { prog_id: number; map_id: number }
   return { progId, mapId, child }
 }
