@@ -15,6 +15,7 @@
 #include "object.h"
 #include "program.h"
 #include "shared.h"
+#include "tcquery.h"
 
 namespace sc {
 namespace {
@@ -80,6 +81,15 @@ Napi::Value IfNameToIndex(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), index);
 }
 
+Napi::Value IfIndexToName(const Napi::CallbackInfo& info) {
+  unsigned int index = ArgU32(info, 0, "ifindex");
+  char name[IF_NAMESIZE];
+  // glibc reports an unknown index as ENXIO (the ioctl's); say ENODEV as netlink does.
+  if (if_indextoname(index, name) == nullptr)
+    throw ErrnoError(info.Env(), errno == ENXIO ? ENODEV : errno, "if_indextoname");
+  return Napi::String::New(info.Env(), name);
+}
+
 }  // namespace
 }  // namespace sc
 
@@ -102,7 +112,11 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("possibleCpus", Napi::Function::New<PossibleCpus>(env, "possibleCpus"));
   exports.Set("clockTaiNs", Napi::Function::New<ClockTaiNs>(env, "clockTaiNs"));
   exports.Set("ifNameToIndex", Napi::Function::New<IfNameToIndex>(env, "ifNameToIndex"));
+  exports.Set("ifIndexToName", Napi::Function::New<IfIndexToName>(env, "ifIndexToName"));
   exports.Set("queryTcx", Napi::Function::New<QueryTcx>(env, "queryTcx"));
+  exports.Set("tcFilters", Napi::Function::New<TcFilters>(env, "tcFilters"));
+  exports.Set("tcDetach", Napi::Function::New<TcDetach>(env, "tcDetach"));
+  exports.Set("tcQdiscDelete", Napi::Function::New<TcQdiscDelete>(env, "tcQdiscDelete"));
   exports.Set("open", Napi::Function::New<Open>(env, "open"));
   exports.Set("openObject", Napi::Function::New<OpenObject>(env, "openObject"));
   exports.Set("Program", program);

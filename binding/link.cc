@@ -6,10 +6,12 @@
 #include <cerrno>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "addon.h"
 #include "args.h"
 #include "errors.h"
+#include "tcquery.h"
 #include "worker.h"
 
 namespace sc {
@@ -137,6 +139,7 @@ TcAttachment& TcAttachment::operator=(TcAttachment&& other) noexcept {
     priority = other.priority;
     handle = other.handle;
     hookCreated = other.hookCreated;
+    qdiscKept = other.qdiscKept;
     filterAttached = std::exchange(other.filterAttached, false);
     hookOwned = std::exchange(other.hookOwned, false);
   }
@@ -150,35 +153,52 @@ TcAttachment::~TcAttachment() {
 }
 
 int TcAttachment::Detach(const char** op) {
-  int first = 0;
   if (filterAttached) {
     bpf_tc_hook hook = IngressHook(ifindex);
     LIBBPF_OPTS(bpf_tc_opts, opts);
     opts.priority = priority;
     opts.handle = handle;
     int err = bpf_tc_detach(&hook, &opts);
-    if (err == 0) {
-      filterAttached = false;
-    } else {
-      first = err;
+    // ENODEV: the device went away and took its qdiscs and filters with it.
+    // ENOENT: somebody deleted the filter or its qdisc. Gone either way.
+    if (err == -ENODEV) hookOwned = false;
+    if (err != 0 && err != -ENODEV && err != -ENOENT) {
       *op = "bpf_tc_detach";
+      return err;
     }
+    filterAttached = false;
   }
   if (hookOwned) {
-    // INGRESS alone would only flush the ingress filters; both points delete
-    // the clsact qdisc we created, and with it our filter if it is still there.
+    // The qdisc we created goes only if nobody put a filter on it since:
+    // deleting it would delete theirs. (Between this dump and the delete
+    // another tool could still add one; tc offers no conditional delete.)
+    std::vector<TcFilterInfo> others;
+    int err = DumpTcFilters(ifindex, kClsactIngress, &others);
+    if (err == 0) err = DumpTcFilters(ifindex, kClsactEgress, &others);
+    if (err == -ENODEV) {
+      hookOwned = false;
+      return 0;
+    }
+    if (err != 0) {
+      *op = "RTM_GETTFILTER";
+      return err;
+    }
+    if (!others.empty()) {
+      hookOwned = false;
+      qdiscKept = true;
+      return 0;
+    }
+    // INGRESS alone would only flush the ingress filters; both points delete the qdisc.
     bpf_tc_hook hook = IngressHook(ifindex);
     hook.attach_point = static_cast<bpf_tc_attach_point>(BPF_TC_INGRESS | BPF_TC_EGRESS);
-    int err = bpf_tc_hook_destroy(&hook);
-    if (err == 0) {
-      hookOwned = false;
-      filterAttached = false;
-    } else if (first == 0) {
-      first = err;
+    err = bpf_tc_hook_destroy(&hook);
+    if (err != 0 && err != -ENODEV && err != -ENOENT) {
       *op = "bpf_tc_hook_destroy";
+      return err;
     }
+    hookOwned = false;
   }
-  return first;
+  return 0;
 }
 
 // ---- TcFilter
@@ -190,6 +210,8 @@ Napi::Function TcFilter::Define(Napi::Env env) {
                          InstanceAccessor<&TcFilter::Priority>("priority"),
                          InstanceAccessor<&TcFilter::Handle>("handle"),
                          InstanceAccessor<&TcFilter::HookCreated>("hookCreated"),
+                         InstanceAccessor<&TcFilter::QdiscKept>("qdiscKept"),
+                         InstanceMethod<&TcFilter::AdoptQdisc>("adoptQdisc"),
                          InstanceMethod<&TcFilter::Detach>("detach"),
                      });
 }
@@ -218,6 +240,15 @@ Napi::Value TcFilter::Handle(const Napi::CallbackInfo& info) {
 
 Napi::Value TcFilter::HookCreated(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), attachment_.hookCreated);
+}
+
+Napi::Value TcFilter::QdiscKept(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), attachment_.qdiscKept);
+}
+
+Napi::Value TcFilter::AdoptQdisc(const Napi::CallbackInfo& info) {
+  if (attachment_.filterAttached) attachment_.hookOwned = true;
+  return info.Env().Undefined();
 }
 
 Napi::Value TcFilter::Detach(const Napi::CallbackInfo& info) {

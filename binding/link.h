@@ -41,6 +41,7 @@ struct TcAttachment {
   bool hookCreated = false;  // we created the clsact qdisc
   bool filterAttached = false;
   bool hookOwned = false;  // hookCreated and the qdisc not yet deleted
+  bool qdiscKept = false;  // detached, but the qdisc we created holds others' filters
 
   TcAttachment() = default;
   TcAttachment(TcAttachment&& other) noexcept;
@@ -49,10 +50,11 @@ struct TcAttachment {
   TcAttachment& operator=(const TcAttachment&) = delete;
   ~TcAttachment();
 
-  // Detaches the filter, then deletes the qdisc if we created it (which also
-  // removes the filter if detaching it failed). Tries both steps; returns 0
-  // or the first negative errno with *op naming its call. What is gone stays
-  // gone: a later call retries only what is left, and after success does nothing.
+  // Detaches the filter, then deletes the qdisc if we created it and no
+  // other filter is on it (ingress or egress). A filter or qdisc that is
+  // already gone (device deleted: ENODEV; deleted by someone: ENOENT) counts
+  // as removed. Returns 0 or a negative errno with *op naming its call; what
+  // is gone stays gone, so a later call retries only what is left.
   int Detach(const char** op);
 };
 
@@ -67,6 +69,10 @@ class TcFilter : public Napi::ObjectWrap<TcFilter> {
   Napi::Value Priority(const Napi::CallbackInfo& info);
   Napi::Value Handle(const Napi::CallbackInfo& info);
   Napi::Value HookCreated(const Napi::CallbackInfo& info);
+  Napi::Value QdiscKept(const Napi::CallbackInfo& info);
+  // From now on detach() deletes the clsact qdisc as if attachTc had created
+  // it (when no other filter is on it): for a qdisc whose creator is gone.
+  Napi::Value AdoptQdisc(const Napi::CallbackInfo& info);
   Napi::Value Detach(const Napi::CallbackInfo& info);
 
   TcAttachment attachment_;

@@ -115,11 +115,31 @@ export interface NativeTcFilter {
   readonly handle: number;
   /** The clsact qdisc was created by attachTc, so detach() deletes it. */
   readonly hookCreated: boolean;
+  /** After detach(): the qdisc attachTc created was left because other filters are on it. */
+  readonly qdiscKept: boolean;
+  /** detach() will delete the qdisc as if attachTc had created it (when no other filter is on it). */
+  adoptQdisc(): void;
   /**
-   * bpf_tc_detach, then (if hookCreated) deletes the qdisc, which takes the filter
-   * with it. Throws the first failure; a retry redoes only what is left.
+   * bpf_tc_detach, then, if the qdisc is ours and no other filter (ingress or
+   * egress) is on it, deletes it. A filter or qdisc already gone (ENODEV,
+   * ENOENT) counts as removed. Throws the first failure; a retry redoes only
+   * what is left.
    */
   detach(): void;
+}
+
+/** One filter at a clsact hook, from a netlink dump (RTM_GETTFILTER). */
+export interface NativeTcFilterInfo {
+  readonly priority: number;
+  readonly handle: number;
+  /** ETH_P_* in network byte order. */
+  readonly protocol: number;
+  /** The classifier: 'bpf', 'u32', 'flower', ... */
+  readonly kind: string;
+  /** cls_bpf: the program's id; else 0. */
+  readonly progId: number;
+  /** The program's name (at most 15 characters), '' when unknown. */
+  readonly progName: string;
 }
 
 /** A class the addon exports for instanceof; it cannot be constructed from JS. */
@@ -134,8 +154,16 @@ export interface NativeModule {
   clockTaiNs(): bigint;
   /** if_nametoindex, in the caller's netns; throws (op 'if_nametoindex') if there is no such interface. */
   ifNameToIndex(name: string): number;
+  /** if_indextoname, in the caller's netns; throws ENODEV if there is no such interface. */
+  ifIndexToName(ifindex: number): string;
   /** How many programs are attached at BPF_TCX_INGRESS of ifindex (BPF_PROG_QUERY). */
   queryTcx(ifindex: number): number;
+  /** The filters at clsact `side` of ifindex ([] without a clsact qdisc); throws ENODEV for no such device. */
+  tcFilters(ifindex: number, side: 'ingress' | 'egress'): NativeTcFilterInfo[];
+  /** bpf_tc_detach of the clsact ingress filter at priority/handle. */
+  tcDetach(ifindex: number, priority: number, handle: number): void;
+  /** Deletes the clsact qdisc of ifindex, with every filter on it. */
+  tcQdiscDelete(ifindex: number): void;
   /** syncookie_bpf__open + __load off the main thread; rejects with log set. */
   open(): Promise<NativeProgram>;
   /** bpf_object__open_file + __load of the file at `path`, off the main thread; rejects with log set. */
