@@ -12,6 +12,7 @@ import {
 } from './errors';
 import { STAT_NAMES, SECRET_SLOTS, checkLayout, configValue, portsBitmap, sumStats, u32Key, type StatName } from './layout';
 import { loadNative, type NativeLink, type NativeModule, type NativeProgram, type NativeTcFilter } from './native';
+import { progIdOfFd, removeOrphanFilters } from './orphans';
 
 /** Options of a {@link SynCookieAgent}. */
 export interface SynCookieAgentOptions {
@@ -36,6 +37,8 @@ export interface AttachOptions {
 }
 
 interface Attachment {
+  /** The name attach() was given; the interface may have been renamed since. */
+  name: string;
   ifindex: number;
   mode: AttachMode;
   handle: NativeLink | NativeTcFilter;
@@ -148,18 +151,28 @@ export class SynCookieAgent {
    * Attaches the program to TC ingress of `ifname`, resolved in the caller's
    * network namespace: tcx when the kernel has it (6.6+), else a clsact
    * filter. Loads the program on first use.
+   *
+   * A syncookie clsact filter that a killed agent left on the interface (its
+   * program held by no process) is removed once this attachment is in place;
+   * in clsact mode this agent then owns the clsact qdisc if nothing else is on it.
    */
   attach(ifname: string, options: AttachOptions = {}): Promise<void> {
     return this.#serial('attach', async () => {
       const name = validateIfname(ifname);
       const mode = validateMode(options);
-      if (this.#attachments.has(name)) throw new RangeError(`interface ${JSON.stringify(name)} is already attached`);
       const native = this.#nativeModule();
-      let ifindex: number;
+      let ifindex: number | undefined;
       try {
         ifindex = native.ifNameToIndex(name);
       } catch (err) {
+        this.#forgetIfGone(name);
         throw new InterfaceNotFoundError(name, nativeFields(err).errno ?? 19, err);
+      }
+      if (this.#attachments.has(name) && this.#attachments.get(name)!.ifindex !== ifindex) this.#forgetIfGone(name);
+      const same = this.#byIfindex(ifindex);
+      if (same) {
+        const as = same.name === name ? '' : ` (as ${JSON.stringify(same.name)}, renamed since)`;
+        throw new RangeError(`interface ${JSON.stringify(name)} is already attached${as}`);
       }
       const syncookies = readSysctl('net/ipv4/tcp_syncookies');
       if (syncookies === '0') {
@@ -170,14 +183,66 @@ export class SynCookieAgent {
         });
       }
       const program = await this.#load();
-      this.#attachments.set(name, await this.#attachTo(program, ifindex, name, mode));
+      const attachment = await this.#attachTo(program, ifindex, name, mode);
+      this.#attachments.set(name, attachment);
+      this.#sweepOrphans(program, attachment);
     });
+  }
+
+  /** The attachment on `ifindex`, under whatever name it was attached. */
+  #byIfindex(ifindex: number): Attachment | undefined {
+    for (const a of this.#attachments.values()) if (a.ifindex === ifindex) return a;
+    return undefined;
+  }
+
+  /**
+   * Forgets the attachment made under `name` if that interface is gone (the
+   * name is unknown now or names another device): what the kernel removed
+   * with the device needs no detach.
+   */
+  #forgetIfGone(name: string): void {
+    const a = this.#attachments.get(name);
+    if (!a || this.#interfaceExists(a.ifindex)) return;
+    this.#attachments.delete(name);
+    try {
+      a.handle.detach();
+    } catch {
+      // the device is gone: nothing of ours can be left on it
+    }
+  }
+
+  #interfaceExists(ifindex: number): boolean {
+    try {
+      this.#nativeModule().ifIndexToName(ifindex);
+      return true;
+    } catch (err) {
+      return nativeFields(err).errno !== 19;
+    }
+  }
+
+  /** See {@link attach}: a killed agent's clsact filter on the same interface is removed. */
+  #sweepOrphans(program: NativeProgram, attachment: Attachment): void {
+    const native = this.#nativeModule();
+    try {
+      const sweep = removeOrphanFilters(native, attachment.ifindex, progIdOfFd(program.progFd()));
+      if (sweep.removed.length === 0) return;
+      if (attachment.mode === 'clsact') {
+        // Ours is the only filter left: the qdisc was the dead agent's, now ours.
+        if (sweep.remaining === 1) (attachment.handle as NativeTcFilter).adoptQdisc();
+      } else if (sweep.remaining === 0) {
+        native.tcQdiscDelete(attachment.ifindex);
+      }
+    } catch {
+      // Best effort: the attachment itself is in place and ours runs first
+      // (tcx before clsact; a new clsact filter goes in front), so an
+      // orphan left here is shadowed until this agent detaches.
+    }
   }
 
   async #attachTo(program: NativeProgram, ifindex: number, name: string, mode: AttachMode | 'auto'): Promise<Attachment> {
     if (mode !== 'clsact') {
       try {
-        return { ifindex, mode: 'tcx', handle: await program.attachTcx(ifindex) };
+        return { name, ifindex, mode: 'tcx', handle: await program.attachTcx(ifindex) };
       } catch (err) {
         const f = nativeFields(err);
         // EINVAL: the kernel does not know BPF_TCX_INGRESS (before 6.6)
@@ -185,7 +250,7 @@ export class SynCookieAgent {
       }
     }
     try {
-      return { ifindex, mode: 'clsact', handle: await program.attachTc(ifindex, 0, 0) };
+      return { name, ifindex, mode: 'clsact', handle: await program.attachTc(ifindex, 0, 0) };
     } catch (err) {
       const f = nativeFields(err);
       // ENOENT/EOPNOTSUPP: no clsact qdisc or no cls_bpf classifier in this kernel
@@ -203,14 +268,29 @@ export class SynCookieAgent {
     }
   }
 
-  /** Detaches from `ifname`; the port is the kernel's again there. */
+  /**
+   * Detaches from `ifname` (the name given to attach(), or the interface's
+   * name now if it was renamed); the port is the kernel's again there. An
+   * interface deleted meanwhile took the attachment with it: that resolves.
+   */
   detach(ifname: string): Promise<void> {
     return this.#serial('detach', async () => {
       const name = validateIfname(ifname);
-      const a = this.#attachments.get(name);
+      let a = this.#attachments.get(name);
+      if (!a) {
+        try {
+          a = this.#byIfindex(this.#nativeModule().ifNameToIndex(name));
+        } catch {
+          // no interface of that name either
+        }
+      }
       if (!a) throw new RangeError(`interface ${JSON.stringify(name)} is not attached`);
-      this.#attachments.delete(name);
-      a.handle.detach();
+      try {
+        a.handle.detach();
+      } catch (err) {
+        throw errorFromAttach(err, a.name); // still listed: detach() again retries what is left
+      }
+      this.#attachments.delete(a.name);
     });
   }
 

@@ -153,16 +153,17 @@ describeKernel('coexistence with other TC ingress programs', () => {
     expect((await traffic(counter)).seen).toBeGreaterThan(10)
   })
 
-  // BUG (issue 5, reported): when the agent created the clsact qdisc, detach destroys the whole
-  // qdisc (binding/link.cc TcAttachment::Detach, hookOwned), and with it every filter someone
-  // else added after the agent attached, on ingress and egress.
-  it.fails('clsact mode: a filter added after the agent created the qdisc survives the agent\'s detach', async () => {
+  // Fixed (issue 5): detach used to destroy the qdisc it had created, with every filter added
+  // to it since. Now the qdisc goes only when nothing else is on it (ingress or egress).
+  it('clsact mode: a filter added after the agent created the qdisc survives the agent\'s detach', async () => {
     const { ns, dev } = env.topo.server
     expect(await qdiscs(ns, dev)).not.toMatch(/clsact/)
     await env.server.attach(dev, { mode: 'clsact' })
     const counter = await addClsactCounter(ns, dev, 0xc100, 7)
     await env.server.detach(dev)
     expect(await tcIngressFilters(ns, dev), 'the other filter after the agent detached').toMatch(/sca_hx_counter/)
+    expect(await tcIngressFilters(ns, dev), 'and only it').not.toMatch(/syncookie_ingr/)
+    expect(await qdiscs(ns, dev), 'the qdisc stays for it').toMatch(/clsact/)
     expect((await traffic(counter)).seen).toBeGreaterThan(10)
   })
 })

@@ -7,11 +7,10 @@
  * - clsact: the filter lives in the qdisc, so the dead agent's filter, its program and its four
  *   maps stay, with the clsact qdisc the agent created. The orphan keeps answering SYNs with
  *   the dead agent's last secret, which nobody rotates any more.
- * - The next agent, today, adds its own attachment and leaves the orphan in place: while it is
- *   attached the orphan sees nothing (tcx runs first and ends processing; a new clsact filter
- *   goes in front), and once it detaches the orphan answers again. The it.fails cases state what
- *   a fix must do (issue 5, reported): the next start removes the orphan (tcx) or takes its
- *   place (clsact).
+ * - The next agent start on that interface removes the orphan once its own attachment is in
+ *   place (lib/orphans.ts): a syncookie filter whose program no process holds an fd of. Its
+ *   program and maps go with it; the clsact qdisc goes too when nothing else is on it (tcx), or
+ *   becomes the new agent's (clsact). A live agent's filter is not an orphan and stays.
  */
 import { afterEach, beforeAll, expect, it } from 'vitest'
 import { STAT_NAMES } from '../../lib/layout'
@@ -114,44 +113,51 @@ describeKernel('kill -9 of an attached agent', () => {
     expect(s1.ackAccepted! - s0.ackAccepted!, 'and accepted both ACKs').toBe(2n)
   })
 
-  it('clsact, today: the next agent (tcx) shadows the orphan while attached; after it leaves, the orphan answers again', async () => {
+  it('clsact: a live agent\'s filter (another process) is not an orphan: the next agent leaves it', async () => {
     const { ns, dev } = env.topo.server
-    const dead = await agentProcess('clsact')
-    await dead.w.killAndWait()
+    const live = await agentProcess('clsact')
     const next = await agentProcess()
-    const orphan = (): Promise<Record<string, bigint>> => readMapById(dead.ids.maps.stats).then(sumStats)
-    const o0 = await orphan()
-    const n0 = await next.w.stats()
-    expect((await connect()).ok).toBe(true)
-    expect((await next.w.stats()).synAckSent! - n0.synAckSent!, 'the next agent answered').toBe(1n)
-    expect((await orphan()).synReceived! - o0.synReceived!, 'the orphan saw nothing').toBe(0n)
-    await next.w.closeAgent()
-    await next.w.killAndWait()
-    expect(await tcIngressFilters(ns, dev), 'the orphan filter is still there').toMatch(new RegExp(`id ${dead.ids.prog} `))
-    expect((await connect()).ok).toBe(true)
-    expect((await orphan()).synAckSent! - o0.synAckSent!, 'the orphan answers again').toBe(1n)
+    try {
+      expect(await tcIngressFilters(ns, dev), 'the live agent\'s filter stays').toMatch(new RegExp(`syncookie_ingr.* id ${live.ids.prog} `))
+      const n0 = await next.w.stats()
+      expect((await connect()).ok).toBe(true)
+      expect((await next.w.stats()).synAckSent! - n0.synAckSent!, 'the tcx agent runs first and answered').toBe(1n)
+      await next.w.closeAgent()
+      const l0 = await live.w.stats()
+      expect((await connect()).ok).toBe(true)
+      expect((await live.w.stats()).synAckSent! - l0.synAckSent!, 'the live clsact agent answers again').toBe(1n)
+      await live.w.closeAgent()
+      expect(await tcIngressFilters(ns, dev)).toBe('')
+      expect(await qdiscs(ns, dev), 'the qdisc the live agent created went with its close()').not.toMatch(/clsact/)
+    } finally {
+      await next.w.killAndWait()
+      await live.w.killAndWait()
+    }
   })
 
-  // BUG (issue 5, reported): nothing removes a killed agent's clsact filter. Wanted: attach()
-  // (any mode) removes cls_bpf filters at clsact ingress of that interface whose program is
-  // named syncookie_ingress, so the orphan is unloaded; close() then leaves no syncookie filter.
-  it.fails('clsact: the next agent start (tcx) removes the orphan filter and its program', async () => {
+  it('clsact: the next agent start (tcx) removes the orphan filter, its program, maps and the empty qdisc', async () => {
     const { ns, dev } = env.topo.server
     const dead = await agentProcess('clsact')
     await dead.w.killAndWait()
     const next = await agentProcess()
     try {
       expect(await tcIngressFilters(ns, dev), 'no syncookie filter left once the next agent attached').not.toMatch(/syncookie_ingr/)
-      const gone = await poll(async () => ((await stillExist({ progs: [dead.ids.prog] })).progs.length === 0 ? true : undefined), { timeoutMs: 5_000 })
-      expect(gone, `the orphan program ${dead.ids.prog} is unloaded`).toBe(true)
+      const orphan = { progs: [dead.ids.prog], maps: Object.values(dead.ids.maps) }
+      const gone = await poll(async () => {
+        const s = await stillExist(orphan)
+        return s.progs.length + s.maps.length === 0 ? true : undefined
+      }, { timeoutMs: 5_000 })
+      expect(gone ?? (await stillExist(orphan)), `the orphan program ${dead.ids.prog} and its maps are unloaded`).toBe(true)
+      expect(await qdiscs(ns, dev), 'the dead agent\'s clsact qdisc, empty now, is removed').not.toMatch(/clsact/)
+      const n0 = await next.w.stats()
+      expect((await connect()).ok).toBe(true)
+      expect((await next.w.stats()).ackAccepted! - n0.ackAccepted!).toBe(1n)
     } finally {
       await next.w.killAndWait()
     }
   })
 
-  // BUG (issue 5, reported): as above, in clsact mode: the next agent should take the orphan's
-  // place (replace its filter, or delete it) instead of adding a second filter in front of it.
-  it.fails('clsact: the next agent start (clsact) takes the orphan\'s place: one syncookie filter, its own', async () => {
+  it('clsact: the next agent start (clsact) takes the orphan\'s place: one syncookie filter, its own, and the qdisc', async () => {
     const { ns, dev } = env.topo.server
     const dead = await agentProcess('clsact')
     await dead.w.killAndWait()
@@ -162,6 +168,7 @@ describeKernel('kill -9 of an attached agent', () => {
       expect(lines[0]).toMatch(new RegExp(` id ${next.ids.prog} `))
       await next.w.closeAgent()
       expect(await tcIngressFilters(ns, dev), 'close leaves no syncookie filter').not.toMatch(/syncookie_ingr/)
+      expect(await qdiscs(ns, dev), 'and no clsact qdisc: the new agent adopted the dead one\'s').not.toMatch(/clsact/)
     } finally {
       await next.w.killAndWait()
     }

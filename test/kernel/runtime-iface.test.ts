@@ -2,17 +2,18 @@
  * The interface changes under the agent: deleted, renamed, moved to another namespace, or the
  * namespace's name deleted. No crash, and close() must still succeed.
  *
- * What the agent does today (documented here, reported in issue 5): it has no events; it keys
- * attachments by the name given to attach() and never looks again, so `attachments` keeps a
- * deleted or renamed interface under its old name, and attach() of that name is refused as
- * "already attached" until detach(). With tcx the kernel detaches the link itself when the
- * device goes away, and detach()/close() succeed. With clsact, detach() of a deleted interface
- * rejects with ENODEV and a close() without it rejects with an AggregateError (it.fails below).
+ * What the agent does (issue 5): it has no events. An attachment whose interface went away is
+ * gone with it: detach() and close() resolve, and attach() of that name again resolves the name
+ * afresh (InterfaceNotFoundError, or a new attachment to a new device of that name). Attachments
+ * are keyed by the name given to attach(); a renamed interface is detached by either name, and
+ * attaching it again under its new name is refused as already attached, naming the old one.
+ * With tcx the kernel detaches the link itself when the device goes away or moves; a clsact
+ * filter goes with the device's qdiscs.
  */
 import { afterEach, beforeAll, expect, it } from 'vitest'
-import { tcxIngress } from '../helpers/bpf.js'
+import { tcIngressFilters, tcxIngress } from '../helpers/bpf.js'
 import { run } from '../helpers/exec.js'
-import { loadHostileOps } from '../helpers/hostile.js'
+import { loadHostileOps, qdiscs } from '../helpers/hostile.js'
 import { describeKernel, registerCleanup, requireDist, setupKernelEnv, type KernelEnv } from '../helpers/kernel.js'
 import { createNamespace, listNamespaces, namespaceName } from '../helpers/netns.js'
 import { NsWorker, RemoteError } from '../helpers/worker.js'
@@ -60,22 +61,29 @@ describeKernel('interface deleted, renamed, moved; namespace name deleted', () =
   const attachments = (): Promise<[string, string][]> => env.server.call('hostile.attachments')
 
   for (const mode of ['tcx', 'clsact'] as const) {
-    it(`${mode}: interface deleted while attached: stats works, the stale name blocks attach until detach`, async () => {
+    it(`${mode}: interface deleted while attached: stats works, attach() of the name again finds no interface and forgets it`, async () => {
       await freshAgentOn(mode)
       await run(['ip', '-n', ns, 'link', 'del', DEV])
-      expect(await attachments(), 'the agent still lists the deleted interface').toEqual([[DEV, mode]])
+      expect(await attachments(), 'listed until the agent next looks').toEqual([[DEV, mode]])
       expect((await env.server.stats()).synReceived).toBe(0n)
-      const again = await rejection(env.server.attach(DEV, { mode }))
-      expect(again.message, `${again.name}: ${again.message}`).toMatch(/already attached/)
-      if (mode === 'tcx') {
-        await env.server.detach(DEV)
-      } else {
-        // today clsact rejects with ENODEV (the it.fails case below) but forgets the attachment
-        await env.server.detach(DEV).catch((e: RemoteError) => expect(e.code, `${e.name}: ${e.message}`).toBe('ENODEV'))
-      }
-      expect(await attachments()).toEqual([])
       const missing = await rejection(env.server.attach(DEV, { mode }))
       expect(missing.name, missing.message).toBe('InterfaceNotFoundError')
+      expect(await attachments(), 'the attachment that went with the device').toEqual([])
+      const detach = await rejection(env.server.detach(DEV))
+      expect(detach.message).toMatch(/not attached/)
+      await env.server.closeAgent()
+    })
+
+    it(`${mode}: interface deleted and a new one made under its name: attach() attaches to the new one`, async () => {
+      await freshAgentOn(mode)
+      await run(['ip', '-n', ns, 'link', 'del', DEV])
+      await run(['ip', '-n', ns, 'link', 'add', DEV, 'type', 'veth', 'peer', 'name', PEER])
+      await env.server.attach(DEV, { mode })
+      expect(await attachments()).toEqual([[DEV, mode]])
+      const filters = mode === 'tcx' ? (await tcxIngress(ns, DEV)).length : (await tcIngressFilters(ns, DEV)).split('\n').filter((l) => /syncookie_ingr/.test(l)).length
+      expect(filters, 'one syncookie attachment on the new device').toBe(1)
+      await env.server.detach(DEV)
+      expect(await qdiscs(ns, DEV)).not.toMatch(/clsact/)
       await env.server.closeAgent()
     })
   }
@@ -86,47 +94,44 @@ describeKernel('interface deleted, renamed, moved; namespace name deleted', () =
     await env.server.closeAgent()
   })
 
-  // BUG (issue 5, reported): with clsact, close() after the interface was deleted rejects with
-  // AggregateError "close: some attachments could not be removed" (bpf_tc_detach: ENODEV). A
-  // filter that went away with its device is removed: detach()/close() should succeed.
-  it.fails('clsact: interface deleted while attached, then close() without detach: succeeds', async () => {
+  // Fixed (issue 5): close() used to reject with AggregateError (bpf_tc_detach: ENODEV). A
+  // filter that went away with its device counts as removed.
+  it('clsact: interface deleted while attached, then close() without detach: succeeds', async () => {
     await freshAgentOn('clsact')
     await run(['ip', '-n', ns, 'link', 'del', DEV])
     await env.server.closeAgent()
   })
 
-  it.fails('clsact: interface deleted while attached, then detach(): succeeds', async () => {
+  it('clsact: interface deleted while attached, then detach(): succeeds', async () => {
     await freshAgentOn('clsact')
     await run(['ip', '-n', ns, 'link', 'del', DEV])
     await env.server.detach(DEV)
-  })
-
-  it('tcx: interface renamed while attached: the program stays on it, detach takes the old name', async () => {
-    await freshAgentOn('tcx')
-    const [prog] = await tcxIngress(ns, DEV)
-    await run(['ip', '-n', ns, 'link', 'set', DEV, 'name', RENAMED])
-    expect((await tcxIngress(ns, RENAMED)).map((p) => p.id), 'still attached under the new name').toEqual([prog?.id])
-    expect(await attachments(), 'listed under the old name').toEqual([[DEV, 'tcx']])
-    const byNew = await rejection(env.server.detach(RENAMED))
-    expect(byNew.message).toMatch(/not attached/)
-    // attach under the new name: the kernel refuses the same program twice on one device
-    const twice = await rejection(env.server.attach(RENAMED))
-    expect(twice.code, `${twice.name}: ${twice.message}`).toBe('EEXIST')
-    await env.server.detach(DEV)
-    expect(await tcxIngress(ns, RENAMED)).toEqual([])
+    expect(await attachments()).toEqual([])
     await env.server.closeAgent()
   })
 
-  // BUG (issue 5, reported): clsact, renamed: attach(newName) adds a second filter on the same
-  // device; detach(oldName) then destroys the qdisc the first attach created, with the second
-  // filter in it, and close() rejects with AggregateError (bpf_tc_detach of a filter gone).
-  it.fails('clsact: interface renamed, attached again under the new name: close() succeeds', async () => {
-    await freshAgentOn('clsact')
-    await run(['ip', '-n', ns, 'link', 'set', DEV, 'name', RENAMED])
-    await env.server.attach(RENAMED, { mode: 'clsact' })
-    await env.server.detach(DEV)
-    await env.server.closeAgent()
-  })
+  for (const mode of ['tcx', 'clsact'] as const) {
+    it(`${mode}: interface renamed while attached: the program stays on it; attach(new name) is refused; detach takes either name`, async () => {
+      await freshAgentOn(mode)
+      const ours = async (dev: string): Promise<number> =>
+        mode === 'tcx' ? (await tcxIngress(ns, dev)).length : (await tcIngressFilters(ns, dev)).split('\n').filter((l) => /syncookie_ingr/.test(l)).length
+      await run(['ip', '-n', ns, 'link', 'set', DEV, 'name', RENAMED])
+      expect(await ours(RENAMED), 'still attached under the new name').toBe(1)
+      expect(await attachments(), 'listed under the name given to attach()').toEqual([[DEV, mode]])
+      const twice = await rejection(env.server.attach(RENAMED, { mode }))
+      expect(twice.message, `${twice.name}: ${twice.message}`).toMatch(/"sca-if-xr" is already attached \(as "sca-if-xa", renamed since\)/)
+      expect(await ours(RENAMED), 'no second attachment').toBe(1)
+      await env.server.detach(RENAMED)
+      expect(await ours(RENAMED)).toBe(0)
+      expect(await qdiscs(ns, RENAMED)).not.toMatch(/clsact/)
+      expect(await attachments()).toEqual([])
+      await env.server.attach(RENAMED, { mode })
+      await run(['ip', '-n', ns, 'link', 'set', RENAMED, 'name', DEV])
+      await env.server.detach(RENAMED) // the name given to attach(), though it names nothing now
+      expect(await ours(DEV)).toBe(0)
+      await env.server.closeAgent()
+    })
+  }
 
   it('tcx: interface moved to another namespace: the link goes with it; detach and close succeed', async () => {
     await freshAgentOn('tcx')
@@ -140,6 +145,22 @@ describeKernel('interface deleted, renamed, moved; namespace name deleted', () =
       expect((await tcxIngress(other, DEV)).map((p) => p.id)).toEqual([prog?.id])
       await env.server.detach(DEV)
       expect(await tcxIngress(other, DEV)).toEqual([])
+      await env.server.closeAgent()
+    } finally {
+      await run(['ip', 'netns', 'del', other]).catch(() => undefined)
+    }
+  })
+
+  it('clsact: interface moved to another namespace: the move destroys its qdiscs and our filter; detach and close succeed', async () => {
+    await freshAgentOn('clsact')
+    const other = namespaceName(PREFIX, 'mc')
+    await createNamespace(other)
+    try {
+      await run(['ip', '-n', ns, 'link', 'set', DEV, 'netns', other])
+      // the move shuts the device down and destroys its qdiscs, clsact included
+      expect(await tcIngressFilters(other, DEV)).toBe('')
+      expect(await qdiscs(other, DEV)).not.toMatch(/clsact/)
+      await env.server.detach(DEV)
       await env.server.closeAgent()
     } finally {
       await run(['ip', 'netns', 'del', other]).catch(() => undefined)

@@ -61,7 +61,7 @@ interface FakeKernel {
 function fakeNative(kernel: FakeKernel) {
   const calls: string[] = []
   const link: NativeLink = { fd: 7, detach: () => calls.push('link.detach') }
-  const filter: NativeTcFilter = { ifindex: 2, priority: 1, handle: 1, hookCreated: true, detach: () => calls.push('filter.detach') }
+  const filter: NativeTcFilter = { ifindex: 2, priority: 1, handle: 1, hookCreated: true, qdiscKept: false, adoptQdisc: () => undefined, detach: () => calls.push('filter.detach') }
   const program = {
     progFd: () => 5,
     mapFd: () => 6,
@@ -91,7 +91,9 @@ function fakeNative(kernel: FakeKernel) {
     possibleCpus: () => 1,
     clockTaiNs: () => 0n,
     ifNameToIndex: () => 2,
+    ifIndexToName: () => 'eth0',
     queryTcx: () => 0,
+    tcFilters: () => [],
     open: async () => {
       calls.push('open')
       const err = kernel.open?.()
