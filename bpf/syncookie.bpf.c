@@ -67,6 +67,8 @@
 #define TCPOPT_WINDOW 3
 #define TCPOPT_SACK_PERM 4
 #define TCPOPT_TIMESTAMP 8
+#define TCPOPT_MD5SIG 19
+#define TCPOLEN_MD5SIG 18
 #define SC_MAX_OPTLEN 40
 #define SC_MAX_WSCALE 14
 
@@ -113,8 +115,10 @@ struct pkt {
 	__u32 l3_extra;  /* bytes of IPv4 options or IPv6 extension headers */
 	__u8 v6;
 	__u8 fragment;   /* first fragment of a fragmented datagram */
-	__u8 bad_ext;    /* IPv6: AH or a routing header with segments left */
+	__u8 bad_ext;    /* IPv6: AH, a routing header with segments left, hop-by-hop not first */
 	__u8 pad;
+	__u16 ip_len;    /* IPv4 total length, IPv6 payload length (host order) */
+	__u16 pad2;
 	__be32 saddr[4]; /* IPv4 uses [0] */
 	__be32 daddr[4];
 	struct tcphdr th;
@@ -134,6 +138,7 @@ struct tcp_opts {
 	__u8 sack;
 	__u8 has_ts;
 	__u8 bad;
+	__u8 md5;        /* a TCP-MD5 signature option (RFC 2385) */
 };
 
 /* What the listener's network namespace allows (its sysctls, read live). */
@@ -145,6 +150,7 @@ struct netns_opts {
 	__u8 window_scaling;
 	__u8 ecn;
 	__u8 syncookies;
+	__u8 md5_ok;     /* the listener has MD5 keys, or this kernel has no TCP-MD5 */
 };
 
 enum parse_result {
@@ -200,6 +206,7 @@ static __always_inline int parse_ipv4(struct __sk_buff *skb, struct pkt *p)
 	p->fragment = !!(bpf_ntohs(ip->frag_off) & SC_IP_MF);
 	p->saddr[0] = ip->saddr;
 	p->daddr[0] = ip->daddr;
+	p->ip_len = bpf_ntohs(ip->tot_len);
 	p->l3_extra = ihl - sizeof(*ip);
 	p->l4_off = sizeof(struct ethhdr) + ihl;
 	return PARSE_TCP;
@@ -224,6 +231,7 @@ static __always_inline int parse_ipv6(struct __sk_buff *skb, struct pkt *p)
 	__builtin_memcpy(p->saddr, &ip6->saddr, 16);
 	__builtin_memcpy(p->daddr, &ip6->daddr, 16);
 	p->v6 = 1;
+	p->ip_len = bpf_ntohs(ip6->payload_len);
 	nh = ip6->nexthdr;
 
 #pragma unroll
@@ -237,6 +245,11 @@ static __always_inline int parse_ipv6(struct __sk_buff *skb, struct pkt *p)
 			return PARSE_NOT_OURS; /* ESP, no next header, UDP, ICMPv6, ... */
 		if (bpf_skb_load_bytes(skb, off, h, sizeof(h)))
 			return PARSE_NOT_OURS; /* truncated: the kernel drops it */
+		/* hop-by-hop only right after the IPv6 header (ip6_input.c drops
+		 * it elsewhere); without a branch: one more per header doubled
+		 * the states of every path after it (SC_NEXTHDR_HOP is 0) */
+		if (i > 0)
+			p->bad_ext |= ((__u32)nh - 1) >> 31;
 		if (nh == SC_NEXTHDR_FRAGMENT) {
 			if ((((__u16)h[2] << 8) | h[3]) & 0xfff8)
 				return PARSE_NOT_OURS; /* not the first fragment */
@@ -346,6 +359,11 @@ static long parse_option(__u32 index, void *ctx)
 	case TCPOPT_SACK_PERM:
 		if (size == 2)
 			o->sack = 1;
+		break;
+	case TCPOPT_MD5SIG:
+		/* tcp_do_parse_auth_options() takes only this size */
+		if (size == TCPOLEN_MD5SIG)
+			o->md5 = 1;
 		break;
 	case TCPOPT_TIMESTAMP:
 		if (size == 10) {
@@ -547,6 +565,13 @@ static __always_inline void read_netns(struct bpf_sock *skc, struct netns_opts *
 	n->syncookies = net->ipv4.sysctl_tcp_syncookies;
 	n->rmem2 = net->ipv4.sysctl_tcp_rmem[2];
 	n->rcvbuf = sk->sk_rcvbuf;
+	/* tcp_inbound_hash(): a SYN signed with TCP-MD5 for a listener without
+	 * keys is dropped (TCPMD5Unexpected). Without CONFIG_TCP_MD5SIG the
+	 * field is gone and the kernel ignores the option. */
+	if (bpf_core_field_exists(tp->md5sig_info))
+		n->md5_ok = tp->md5sig_info != NULL;
+	else
+		n->md5_ok = 1;
 }
 
 /* The window scale the kernel would pick (tcp_select_initial_window()):
@@ -739,6 +764,324 @@ static __always_inline __u64 csum_words(const __u32 *w, int n, __u64 sum)
 	return sum;
 }
 
+/* ---- a SYN the kernel would take? ----------------------------------------
+ * The kernel drops a SYN before TCP sees it when the IPv4 header checksum or
+ * the IP length is wrong (ip_rcv_core(), ip6_rcv_core()), when an IPv4
+ * option is malformed or routes the packet elsewhere (ip_rcv_options()), and
+ * when the TCP checksum is wrong (tcp_v4_rcv(), tcp_v6_rcv()). A SYN-ACK for
+ * any of those answers a packet that is not a valid SYN. */
+
+#define IPOPT_END 0
+#define IPOPT_NOOP 1
+#define IPOPT_RR 7
+#define IPOPT_TIMESTAMP 68
+#define IPOPT_LSRR 131
+#define IPOPT_CIPSO 134
+#define IPOPT_SSRR 137
+#define IPOPT_RA 148
+#define IPOPT_TS_TSANDADDR 1
+#define IPOPT_TS_PRESPEC 3
+#define CHECKSUM_UNNECESSARY 1
+
+/* Per-CPU room for copies the stack has no space for (512 bytes in all, the
+ * SYN path uses 400 of them): IPv4 options, then pieces of a segment to sum
+ * (512 bytes: what one bpf_csum_diff() sums). */
+struct sc_scratch {
+	__u8 b[512];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct sc_scratch);
+} scratch SEC(".maps");
+
+struct ip4_opts {
+	__u32 len;      /* the options are copied to scratch.b */
+	__u32 pos;
+	__u8 rr;
+	__u8 ts;
+	__u8 bad;
+	__u8 pad;
+};
+
+/* One option, as ip_options_compile() checks a received one. */
+static long parse_ip4_option(__u32 index, void *ctx)
+{
+	struct ip4_opts *o = ctx;
+	__u32 i = o->pos, len = o->len, size, ptr, k = 0;
+	struct sc_scratch *s = bpf_map_lookup_elem(&scratch, &k);
+	__u8 kind, fl;
+
+	if (!s)
+		goto bad;
+	if (i >= len || i >= 40)
+		return 1;
+	kind = s->b[i & 63];
+	if (kind == IPOPT_END)
+		return 1;
+	if (kind == IPOPT_NOOP) {
+		o->pos = i + 1;
+		return 0;
+	}
+	if (len - i < 2)
+		goto bad;
+	size = s->b[(i + 1) & 63];
+	if (size < 2 || size > len - i)
+		goto bad;
+	ptr = s->b[(i + 2) & 63];
+	fl = s->b[(i + 3) & 63];
+	switch (kind) {
+	case IPOPT_LSRR:
+	case IPOPT_SSRR:
+		/* source routed: dropped (accept_source_route = 0) or passed on
+		 * to the next hop; never a SYN for us to answer */
+		goto bad;
+	case IPOPT_CIPSO:
+		/* cipso_v4_validate() refuses a DOI the host has not configured */
+		goto bad;
+	case IPOPT_RR:
+		if (o->rr || size < 3 || ptr < 4 || (ptr <= size && ptr + 3 > size))
+			goto bad;
+		o->rr = 1;
+		break;
+	case IPOPT_TIMESTAMP:
+		if (o->ts || size < 4 || ptr < 5)
+			goto bad;
+		if (ptr <= size) {
+			if (ptr + 3 > size)
+				goto bad;
+			if (((fl & 0xf) == IPOPT_TS_TSANDADDR || (fl & 0xf) == IPOPT_TS_PRESPEC) &&
+			    ptr + 7 > size)
+				goto bad;
+		} else if ((fl & 0xf) != IPOPT_TS_PRESPEC && (fl >> 4) == 15) {
+			goto bad; /* the overflow counter would wrap */
+		}
+		o->ts = 1;
+		break;
+	case IPOPT_RA:
+		if (size < 4)
+			goto bad;
+		break;
+	}
+	o->pos = i + size;
+	return 0;
+bad:
+	o->bad = 1;
+	return 1;
+}
+
+static __always_inline int ip4_options_ok(struct __sk_buff *skb, __u64 len)
+{
+	struct ip4_opts o = {};
+	struct sc_scratch *s;
+	__u32 k = 0;
+
+	barrier_var(len);
+	if (len == 0)
+		return 1;
+	if (len > 40)
+		return 0;
+	s = bpf_map_lookup_elem(&scratch, &k);
+	if (!s || bpf_skb_load_bytes(skb, sizeof(struct ethhdr) + sizeof(struct iphdr), s->b, len))
+		return 0;
+	o.len = len;
+	bpf_loop(40, parse_ip4_option, &o, 0);
+	return !o.bad;
+}
+
+/* The IP layer's checks. Returns the TCP segment length the IP header gives
+ * (what the TCP checksum covers: not the Ethernet padding), or -1. */
+__noinline int sc_syn_l3_check(struct __sk_buff *skb, const struct pkt *p)
+{
+	void *data, *data_end;
+	__u32 frame, iplen, hl, seglen, *w;
+	__u64 sum = 0;
+	int i;
+
+	if (!p || skb->len < sizeof(struct ethhdr))
+		return -1;
+	frame = skb->len - sizeof(struct ethhdr);
+	if (p->v6) {
+		/* 0 is a jumbogram's (RFC 2675), never a SYN we answer */
+		if (!p->ip_len)
+			return -1;
+		iplen = sizeof(struct ipv6hdr) + p->ip_len;
+		hl = sizeof(struct ipv6hdr) + p->l3_extra;
+	} else {
+		iplen = p->ip_len;
+		hl = sizeof(struct iphdr) + p->l3_extra;
+		if (hl > 60)
+			return -1;
+		data = (void *)(long)skb->data;
+		data_end = (void *)(long)skb->data_end;
+		if (data + sizeof(struct ethhdr) + hl > data_end) {
+			if (bpf_skb_pull_data(skb, sizeof(struct ethhdr) + hl))
+				return -1;
+			data = (void *)(long)skb->data;
+			data_end = (void *)(long)skb->data_end;
+		}
+		/* ip_fast_csum(): checked whatever skb->ip_summed says */
+		w = data + sizeof(struct ethhdr);
+		for (i = 0; i < 15; i++) {
+			if (i * 4 >= hl)
+				break;
+			if ((void *)(w + i + 1) > data_end)
+				return -1;
+			sum += w[i];
+		}
+		if (csum_fold(sum) != 0xffff)
+			return -1;
+		if (!ip4_options_ok(skb, p->l3_extra))
+			return -1;
+	}
+	/* longer than the frame: truncated; shorter than its headers: garbage */
+	if (iplen > frame || iplen < hl)
+		return -1;
+	seglen = iplen - hl;
+	if (seglen < sizeof(struct tcphdr) || seglen < p->th.doff * 4)
+		return -1;
+	return seglen;
+}
+
+#define SC_SUM_ERROR (~0ULL) /* no sum of at most 64 KiB of 32-bit words gets there */
+
+struct sum_walk {
+	struct __sk_buff *skb;
+	__u64 off;
+	__u64 len;
+	__u64 done;
+	__u64 sum;
+	int err;
+};
+
+/* One 512-byte piece of a segment: copied (the data may be in page
+ * fragments), its tail word zero-padded, summed by bpf_csum_diff(). A
+ * bounded loop over up to 128 pieces blew the verifier's budget; bpf_loop
+ * checks the body once. */
+static long sum_piece(__u32 index, void *ctx)
+{
+	struct sum_walk *w = ctx;
+	struct sc_scratch *s;
+	__u32 k = 0;
+	__u64 n, r; /* 64-bit: a 32-bit copy would be checked instead of the register passed on */
+
+	if (w->done >= w->len)
+		return 1;
+	s = bpf_map_lookup_elem(&scratch, &k);
+	if (!s)
+		goto fail;
+	n = w->len - w->done;
+	if (n > sizeof(s->b))
+		n = sizeof(s->b);
+	/* two checks, each after a barrier: clang would merge them into one
+	 * (n - 1 > 511) that bounds a copy, not n */
+	barrier_var(n);
+	if (n == 0)
+		goto fail;
+	barrier_var(n);
+	if (n > sizeof(s->b))
+		goto fail;
+	if (bpf_skb_load_bytes(w->skb, w->off + w->done, s->b, n))
+		goto fail;
+	r = (n + 3) & ~3ull;
+	if (n != r) {
+		/* the rest of the last word: left over from before */
+		s->b[n & 511] = 0;
+		if (n + 1 < r)
+			s->b[(n + 1) & 511] = 0;
+		if (n + 2 < r)
+			s->b[(n + 2) & 511] = 0;
+	}
+	barrier_var(r);
+	if (r == 0)
+		goto fail;
+	barrier_var(r);
+	if (r > sizeof(s->b))
+		goto fail;
+	/* a 32-bit partial sum (folded to 16 bits on some architectures: the
+	 * same ones' complement value either way) */
+	w->sum += (__u32)bpf_csum_diff(NULL, 0, (__be32 *)s->b, r, 0);
+	w->done += n;
+	return 0;
+fail:
+	w->err = 1;
+	return 1;
+}
+
+/* Sum of the 32-bit words of the len bytes at off (a trailing partial word
+ * padded with zeros). A SYN without data is summed in place; one with data
+ * (up to the MTU, 64 KiB on lo) 512 bytes at a time. */
+__noinline __u64 sc_segment_sum(struct __sk_buff *skb, __u64 off, __u64 len)
+{
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	struct sum_walk w = {};
+	__u64 sum = 0;
+	int i;
+
+	barrier_var(off);
+	if (len <= 60 && !(len & 3) && off <= 255) {
+		__u32 *p = data + off;
+
+		for (i = 0; i < 15; i++) {
+			if (i * 4 >= len)
+				return sum;
+			if ((void *)(p + i + 1) > data_end)
+				break;
+			sum += p[i];
+		}
+		if (i == 15)
+			return sum;
+	}
+	w.skb = skb;
+	w.off = off;
+	w.len = len;
+	bpf_loop(128, sum_piece, &w, 0);
+	return w.err || w.done < len ? SC_SUM_ERROR : w.sum;
+}
+
+/* tcp_v4_rcv()/tcp_v6_rcv() verify the checksum unless the skb says it was:
+ * CHECKSUM_UNNECESSARY (a NIC checked it) and CHECKSUM_PARTIAL (a local
+ * sender over veth: the check field holds only the pseudo-header sum) skip
+ * the work. CHECKSUM_NONE (no offload, AF_PACKET, BPF_PROG_TEST_RUN) and
+ * CHECKSUM_COMPLETE are summed here; for COMPLETE the kernel would trust
+ * skb->csum, but that sum covers the Ethernet padding too: one rule is
+ * simpler, and a SYN is short. */
+__noinline int sc_tcp_checksum_ok(struct __sk_buff *skb, const struct pkt *p, __u32 seglen)
+{
+	struct sk_buff *kskb = bpf_cast_to_kern_ctx(skb);
+	__u8 summed = BPF_CORE_READ_BITFIELD(kskb, ip_summed);
+	__u64 sum;
+
+	if (!p)
+		return 0;
+	if (summed == CHECKSUM_UNNECESSARY || summed == CHECKSUM_PARTIAL)
+		return 1;
+	sum = sc_segment_sum(skb, p->l4_off, seglen);
+	if (sum == SC_SUM_ERROR)
+		return 0;
+	if (p->v6) {
+		struct pseudo6 ph = {};
+
+		__builtin_memcpy(ph.saddr, p->saddr, 16);
+		__builtin_memcpy(ph.daddr, p->daddr, 16);
+		ph.len = bpf_htonl(seglen);
+		ph.proto = SC_IPPROTO_TCP;
+		sum = csum_words((const __u32 *)&ph, sizeof(ph) / 4, sum);
+	} else {
+		struct pseudo4 ph = {};
+
+		ph.saddr = p->saddr[0];
+		ph.daddr = p->daddr[0];
+		ph.proto = SC_IPPROTO_TCP;
+		ph.len = bpf_htons(seglen);
+		sum = csum_words((const __u32 *)&ph, sizeof(ph) / 4, sum);
+	}
+	return csum_fold(sum) == 0xffff;
+}
+
 /* Turn the SYN into the SYN-ACK in place and send it back out of the device
  * it came in on. The headers are written with direct packet access and their
  * checksums summed inline: bpf_skb_store_bytes() and bpf_csum_diff() were a
@@ -875,7 +1218,7 @@ __noinline int sc_handle_syn(struct __sk_buff *skb, const struct pkt *p)
 	struct bpf_sock *skc;
 	__u32 k = 0, slot, cookie, tcplen, mtu;
 	__u16 client_mss, adv_mss;
-	int idx, ts, sack, ws, ecn;
+	int idx, ts, sack, ws, ecn, seglen;
 	__u8 data, snd_wscale = 0, rcv_wscale = 0;
 	__u8 flags;
 	__u64 h;
@@ -896,6 +1239,11 @@ __noinline int sc_handle_syn(struct __sk_buff *skb, const struct pkt *p)
 		count(SC_STAT_SYN_DROP_HEADERS);
 		return TC_ACT_SHOT;
 	}
+	seglen = sc_syn_l3_check(skb, p);
+	if (seglen < 0) {
+		count(SC_STAT_SYN_DROP_MALFORMED);
+		return TC_ACT_SHOT;
+	}
 	if (bad_address(skb, p)) {
 		count(SC_STAT_SYN_DROP_ADDRESS);
 		return TC_ACT_SHOT;
@@ -908,6 +1256,10 @@ __noinline int sc_handle_syn(struct __sk_buff *skb, const struct pkt *p)
 	idx = mss_index(p->v6, client_mss);
 	if (idx < 0) {
 		count(SC_STAT_SYN_DROP_MSS);
+		return TC_ACT_SHOT;
+	}
+	if (!sc_tcp_checksum_ok(skb, p, seglen)) {
+		count(SC_STAT_SYN_DROP_MALFORMED);
 		return TC_ACT_SHOT;
 	}
 
@@ -927,6 +1279,10 @@ __noinline int sc_handle_syn(struct __sk_buff *skb, const struct pkt *p)
 	}
 	read_netns(skc, &n);
 	bpf_sk_release(skc);
+	if (o.md5 && !n.md5_ok) {
+		count(SC_STAT_SYN_DROP_MALFORMED);
+		return TC_ACT_SHOT;
+	}
 	if (!n.syncookies) {
 		/* the kernel would reset our cookie ACK (cookie_v4_check()) */
 		count(SC_STAT_SYN_COOKIES_OFF);

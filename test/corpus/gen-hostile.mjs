@@ -164,28 +164,13 @@ export function buildCorpus() {
   add('ip4-options-timestamp', 'ipv4', spec(4, {}, { options: [{ type: 68, data: [5, 0, 0, 0, 0, 0, 0, 0, 0, 0] }] }), 'IPv4 timestamp option', ANSWERED)
   add('ip4-options-record-route', 'ipv4', spec(4, {}, { options: [{ type: 7, data: [4, 0, 0, 0, 0, 0, 0, 0, 0] }] }), 'IPv4 record-route option', ANSWERED)
   add('ip4-options-40-bytes', 'ipv4', spec(4, {}, { options: Array.from({ length: 40 }, () => ({ type: 1 })) }), 'IPv4 options: 40 NOPs (IHL 15)', ANSWERED)
-  add('ip4-options-lsrr', 'ipv4', spec(4, {}, { options: [{ type: 131, data: [4, 192, 0, 2, 1] }] }), 'IPv4 loose source route (the kernel drops it: accept_source_route = 0)', synDrop('synDropMalformed'), {
-    bug: 'answered although the kernel drops source-routed packets (minor)',
-    today: ANSWERED,
-  })
-  add('ip4-options-length-0', 'ipv4', spec(4, {}, { options: Buffer.from([7, 0, 0, 0]) }), 'IPv4 option with length 0 (the kernel drops it: ip_options_compile)', synDrop('synDropMalformed'), {
-    bug: 'answered although the kernel drops a malformed IPv4 option (minor)',
-    today: ANSWERED,
-  })
+  add('ip4-options-lsrr', 'ipv4', spec(4, {}, { options: [{ type: 131, data: [4, 192, 0, 2, 1] }] }), 'IPv4 loose source route (the kernel drops it: accept_source_route = 0)', synDrop('synDropMalformed'))
+  add('ip4-options-length-0', 'ipv4', spec(4, {}, { options: Buffer.from([7, 0, 0, 0]) }), 'IPv4 option with length 0 (the kernel drops it: ip_options_compile)', synDrop('synDropMalformed'))
   add('ip4-options-eol-then-garbage', 'ipv4', spec(4, {}, { options: Buffer.from([0, 0xde, 0xad, 0xbe]) }), 'IPv4 options: EOL, then garbage', ANSWERED)
-  add('ip4-total-length-short', 'ipv4', spec(4, {}, { totalLength: 20 }), 'IPv4 total length 20: no TCP header inside the datagram (the kernel trims and drops it)', synDrop('synDropMalformed'), {
-    bug: 'the program ignores the IPv4 total length and answers a SYN that is not in the datagram',
-    today: ANSWERED,
-  })
-  add('ip4-total-length-long', 'ipv4', spec(4, {}, { totalLength: 1500 }), 'IPv4 total length 1500 in a 90-byte frame (the kernel drops it: truncated)', synDrop('synDropMalformed'), {
-    bug: 'the program ignores the IPv4 total length and answers a truncated datagram',
-    today: ANSWERED,
-  })
+  add('ip4-total-length-short', 'ipv4', spec(4, {}, { totalLength: 20 }), 'IPv4 total length 20: no TCP header inside the datagram (the kernel trims and drops it)', synDrop('synDropMalformed'))
+  add('ip4-total-length-long', 'ipv4', spec(4, {}, { totalLength: 1500 }), 'IPv4 total length 1500 in a 90-byte frame (the kernel drops it: truncated)', synDrop('synDropMalformed'))
   add('ip4-ethernet-padding', 'ipv4', { ...spec(4, { options: [] }), trailer: Buffer.alloc(6) }, 'IPv4 SYN with 6 bytes of Ethernet padding after the datagram', ANSWERED)
-  add('ip4-bad-checksum', 'ipv4', spec(4, {}, { checksum: 'bad' }), 'IPv4 header checksum wrong (the kernel drops it)', synDrop('synDropMalformed'), {
-    bug: 'the program does not check the IPv4 header checksum',
-    today: ANSWERED,
-  })
+  add('ip4-bad-checksum', 'ipv4', spec(4, {}, { checksum: 'bad' }), 'IPv4 header checksum wrong (the kernel drops it)', synDrop('synDropMalformed'))
   add('ip4-ttl-0', 'ipv4', spec(4, {}, { ttl: 0 }), 'IPv4 TTL 0 (delivered locally all the same)', ANSWERED)
   add('ip4-reserved-flag', 'ipv4', spec(4, {}, { reservedBit: true }), 'IPv4 reserved ("evil") flag set', ANSWERED)
   add('ip4-df', 'ipv4', spec(4, {}, { df: true }), 'IPv4 DF set', ANSWERED)
@@ -219,18 +204,9 @@ export function buildCorpus() {
   add('ip6-9-headers-other-port', 'ipv6', spec(6, { dport: 9090 }, { ext: Array.from({ length: 9 }, () => ({ type: 'dest' })) }), '9 extension headers to an unprotected port (the port cannot be seen: dropped too)', dropped('synDropHeaders'))
   add('ip6-ext-truncated', 'ipv6', cut(spec(6, {}, { ext: [{ type: 'hop', data: Array(14).fill(0) }] }), 14 + 40 + 6), 'IPv6 hop-by-hop header cut short', PASSED_NONE)
   add('ip6-ext-length-past-end', 'ipv6', spec(6, { options: [] }, { ext: [{ type: 'dest', raw: [6, 20, 1, 4, 0, 0, 0, 0] }] }), 'IPv6 destination options claiming 168 bytes', PASSED_NONE)
-  add('ip6-hop-by-hop-not-first', 'ipv6', spec(6, {}, { ext: [{ type: 'dest' }, { type: 'hop' }] }), 'IPv6 hop-by-hop after a destination header (the kernel drops it)', synDrop('synDropHeaders'), {
-    bug: 'answered although the kernel drops a hop-by-hop header that is not first (minor)',
-    today: ANSWERED,
-  })
-  add('ip6-payload-length-short', 'ipv6', spec(6, {}, { payloadLength: 8 }), 'IPv6 payload length 8: no TCP header inside the datagram', synDrop('synDropMalformed'), {
-    bug: 'the program ignores the IPv6 payload length',
-    today: ANSWERED,
-  })
-  add('ip6-payload-length-long', 'ipv6', spec(6, {}, { payloadLength: 1400 }), 'IPv6 payload length beyond the frame (the kernel drops it)', synDrop('synDropMalformed'), {
-    bug: 'the program ignores the IPv6 payload length',
-    today: ANSWERED,
-  })
+  add('ip6-hop-by-hop-not-first', 'ipv6', spec(6, {}, { ext: [{ type: 'dest' }, { type: 'hop' }] }), 'IPv6 hop-by-hop after a destination header (the kernel drops it)', synDrop('synDropHeaders'))
+  add('ip6-payload-length-short', 'ipv6', spec(6, {}, { payloadLength: 8 }), 'IPv6 payload length 8: no TCP header inside the datagram', synDrop('synDropMalformed'))
+  add('ip6-payload-length-long', 'ipv6', spec(6, {}, { payloadLength: 1400 }), 'IPv6 payload length beyond the frame (the kernel drops it)', synDrop('synDropMalformed'))
   add('ip6-mapped-source', 'ipv6', spec(6, {}, { src: '::ffff:192.0.2.3' }), 'IPv6 SYN from an IPv4-mapped address', synDrop('synDropAddress'))
   add('ip6-mapped-destination', 'ipv6', spec(6, {}, { dst: '::ffff:192.0.2.1' }), 'IPv6 SYN to an IPv4-mapped address', synDrop('synDropAddress'))
 
@@ -303,10 +279,7 @@ export function buildCorpus() {
   add('opt-ts-repeated', 'options', o4([{ kind: 'ts', tsval: 1 }, { kind: 'ts', tsval: 2 }, { kind: 'nop' }, { kind: 'nop' }]), 'timestamps twice', ANSWERED)
   add('opt-sack-blocks', 'options', o4([{ kind: 'nop' }, { kind: 'nop' }, { kind: 'sack', blocks: [[1, 2], [3, 4]] }]), 'SACK blocks in a SYN', ANSWERED)
   add('opt-fastopen', 'options', o4([{ kind: 'mss', value: 1460 }, { kind: 'raw', type: 34 }, { kind: 'nop' }, { kind: 'nop' }]), 'TCP Fast Open cookie request', ANSWERED)
-  add('opt-md5', 'options', o4([{ kind: 'raw', type: 19, data: Array(16).fill(0x5a) }, { kind: 'nop' }, { kind: 'nop' }]), 'TCP MD5 signature option (the kernel drops it without a key)', synDrop('synDropMalformed'), {
-    bug: 'answered although the kernel drops an unexpected MD5 signature (tcp_inbound_md5_hash) (minor)',
-    today: ANSWERED,
-  })
+  add('opt-md5', 'options', o4([{ kind: 'raw', type: 19, data: Array(16).fill(0x5a) }, { kind: 'nop' }, { kind: 'nop' }]), 'TCP MD5 signature option (the kernel drops it without a key)', synDrop('synDropMalformed'))
   add('opt-ack-length-0-valid', 'options', validAck(4, { options: raw(8, 0, 0, 0) }), 'valid cookie ACK with a length-0 option', dropped('ackMalformed'))
   add('opt-ack-ts-valid', 'options', validAck(4, { options: [{ kind: 'nop' }, { kind: 'nop' }, { kind: 'ts', tsval: 9, tsecr: 7 }] }), 'valid cookie ACK with timestamps', dropped('ackAssignFailed'), {
     veth: { expect: passed('ackAccepted') },
@@ -329,12 +302,12 @@ export function buildCorpus() {
   add('addr4-source-multicast', 'addresses', a4('224.0.0.1', S4), 'IPv4 source 224.0.0.1', synDrop('synDropAddress'))
   add('addr4-destination-multicast', 'addresses', a4(C4, '239.1.2.3'), 'IPv4 destination 239.1.2.3', synDrop('synDropAddress'))
   add('addr4-destination-subnet-broadcast', 'addresses', a4(C4, '192.0.2.255'), 'IPv4 destination 192.0.2.255, the server subnet\'s broadcast (the kernel refuses it: tcp_v4_conn_request)', synDrop('synDropAddress'), {
-    bug: 'answered: a SYN-ACK from the broadcast address (the program knows no subnet; bpf_fib_lookup() or the route type would tell)',
+    bug: 'answered: a SYN-ACK from the broadcast address. Open: bpf_fib_lookup() answers BPF_FIB_LKUP_RET_FWD_DISABLED before any lookup when the interface does not forward (net/core/filter.c), and with forwarding on gives NOT_FWDED for local, broadcast and multicast alike; the route type is not exposed',
     today: ANSWERED,
   })
   add('addr4-destination-0', 'addresses', a4(C4, '0.0.0.0'), 'IPv4 destination 0.0.0.0', synDrop('synDropAddress'))
   add('addr4-destination-not-local', 'addresses', a4(C4, '203.0.113.9'), 'IPv4 destination 203.0.113.9, an address this host does not have', synDrop('synDropAddress'), {
-    bug: 'answered for an address that is not this host\'s (README: "not addressed to this host: dropped"): the wildcard listener matches any destination. On a router this would answer for hosts behind it',
+    bug: 'answered for an address that is not this host\'s (README: "not addressed to this host: dropped"): the wildcard listener matches any destination. On a router this would answer for hosts behind it. Open: no helper says whether an address is local (bpf_fib_lookup(), see addr4-destination-subnet-broadcast); the per-netns address hash (net->ipv4.inet_addr_lst) could be read through CO-RE, but its hash function has changed between kernel versions',
     today: ANSWERED,
   })
   add('addr4-source-loopback', 'addresses', a4('127.0.0.1', S4), 'IPv4 source 127.0.0.1 (legitimate on lo, a martian on the veth)', ANSWERED, {
@@ -345,7 +318,7 @@ export function buildCorpus() {
   })
   add('addr4-land', 'addresses', a4(S4, S4, { sport: PORT }), 'IPv4 "land": source = destination = 192.0.2.1:8080', ANSWERED, {
     veth: { expect: synDrop('synDropAddress') },
-    bug: 'on the veth: answered although the kernel drops a packet from its own address (minor)',
+    bug: 'on the veth: answered although the kernel drops a packet from its own address (minor). Open: needs the same "is this address local" answer as addr4-destination-not-local',
     today: ANSWERED,
     bugOn: 'veth',
   })
@@ -363,18 +336,9 @@ export function buildCorpus() {
   add('addr6-source-link-local', 'addresses', a6('fe80::3', S6), 'IPv6 source fe80::3', ANSWERED)
 
   // ---- checksums ---------------------------------------------------------------------------
-  add('csum-tcp-bad', 'checksums', spec(4, { checksum: 'bad' }), 'IPv4 SYN with a wrong TCP checksum (the kernel drops it)', synDrop('synDropMalformed'), {
-    bug: 'the program does not check the TCP checksum of a CHECKSUM_NONE skb (only CHECKSUM_PARTIAL/UNNECESSARY may skip it): answered',
-    today: ANSWERED,
-  })
-  add('csum-tcp-zero', 'checksums', spec(4, { checksum: 'zero' }), 'IPv4 SYN with TCP checksum 0', synDrop('synDropMalformed'), {
-    bug: 'as csum-tcp-bad',
-    today: ANSWERED,
-  })
-  add('csum-tcp-bad-v6', 'checksums', spec(6, { checksum: 'bad' }), 'IPv6 SYN with a wrong TCP checksum', synDrop('synDropMalformed'), {
-    bug: 'as csum-tcp-bad',
-    today: ANSWERED,
-  })
+  add('csum-tcp-bad', 'checksums', spec(4, { checksum: 'bad' }), 'IPv4 SYN with a wrong TCP checksum (the kernel drops it)', synDrop('synDropMalformed'))
+  add('csum-tcp-zero', 'checksums', spec(4, { checksum: 'zero' }), 'IPv4 SYN with TCP checksum 0', synDrop('synDropMalformed'))
+  add('csum-tcp-bad-v6', 'checksums', spec(6, { checksum: 'bad' }), 'IPv6 SYN with a wrong TCP checksum', synDrop('synDropMalformed'))
   add('csum-ack-valid-bad', 'checksums', validAck(4, { checksum: 'bad' }), 'valid cookie ACK with a wrong TCP checksum (the kernel drops it after the assignment)', dropped('ackAssignFailed'), {
     veth: { expect: passed('ackAccepted'), why: 'counted as accepted, but the kernel then drops the segment: no connection' },
   })

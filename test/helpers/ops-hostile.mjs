@@ -458,6 +458,7 @@ export function programView(f, isProtected) {
     const frag = f.readUInt16BE(20)
     if (frag & 0x1fff) return none
     v.fragment = (frag & 0x2000) !== 0
+    v.ipLen = f.readUInt16BE(16)
     v.src = f.subarray(26, 30)
     v.dst = f.subarray(30, 34)
     v.l4 = 14 + ihl
@@ -465,6 +466,7 @@ export function programView(f, isProtected) {
     if (f.length < 54) return none
     if (f[14] >> 4 !== 6) return none
     v.v6 = true
+    v.ipLen = f.readUInt16BE(18)
     v.src = f.subarray(22, 38)
     v.dst = f.subarray(38, 54)
     let nh = f[20]
@@ -473,6 +475,7 @@ export function programView(f, isProtected) {
       if (nh === 6) break
       if (nh !== 0 && nh !== 43 && nh !== 60 && nh !== 44 && nh !== 51) return none
       if (off + 8 > f.length) return none
+      if (nh === 0 && i > 0) v.badExt = true // hop-by-hop only right after the IPv6 header
       if (nh === 44) {
         if (f.readUInt16BE(off + 2) & 0xfff8) return none
         v.fragment = (f[off + 3] & 1) === 1
@@ -517,6 +520,69 @@ function programOptions(f, v, parseTcpOptions) {
   const len = v.doff - 20
   if (v.l4 + 20 + len > f.length) return { malformed: true }
   return parseTcpOptions(f.subarray(v.l4 + 20, v.l4 + 20 + len))
+}
+
+/** ip_options_compile() on a received IPv4 header, as parse_ip4_option() mirrors it. */
+function ip4OptionsOk(o) {
+  let i = 0
+  let rr = false
+  let ts = false
+  while (i < o.length) {
+    const kind = o[i]
+    if (kind === 0) return true
+    if (kind === 1) {
+      i++
+      continue
+    }
+    if (o.length - i < 2) return false
+    const size = o[i + 1]
+    if (size < 2 || size > o.length - i) return false
+    const ptr = o[i + 2] ?? 0
+    const fl = o[i + 3] ?? 0
+    if (kind === 131 || kind === 137 || kind === 134) return false // source route, CIPSO
+    if (kind === 7) {
+      if (rr || size < 3 || ptr < 4 || (ptr <= size && ptr + 3 > size)) return false
+      rr = true
+    } else if (kind === 68) {
+      if (ts || size < 4 || ptr < 5) return false
+      if (ptr <= size) {
+        if (ptr + 3 > size) return false
+        if (((fl & 15) === 1 || (fl & 15) === 3) && ptr + 7 > size) return false
+      } else if ((fl & 15) !== 3 && fl >> 4 === 15) return false
+      ts = true
+    } else if (kind === 148 && size < 4) return false
+    i += size
+  }
+  return true
+}
+
+/** sc_syn_l3_check(): what ip_rcv_core()/ip6_rcv_core() check; the TCP segment length or -1. */
+function synL3Check(f, v) {
+  const frame = f.length - 14
+  let ipLen
+  let hl
+  if (v.v6) {
+    if (v.ipLen === 0) return -1
+    ipLen = 40 + v.ipLen
+    hl = v.l4 - 14
+  } else {
+    hl = v.l4 - 14
+    ipLen = v.ipLen
+    let sum = 0
+    for (let i = 0; i < hl; i += 2) sum += f.readUInt16BE(14 + i)
+    while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16)
+    if (sum !== 0xffff) return -1
+    if (!ip4OptionsOk(f.subarray(34, 14 + hl))) return -1
+  }
+  if (ipLen > frame || ipLen < hl) return -1
+  const seg = ipLen - hl
+  if (seg < 20 || seg < v.doff) return -1
+  return seg
+}
+
+/** The TCP checksum over `seg` bytes (test_run skbs are CHECKSUM_NONE: always checked). */
+function tcpChecksumOk(f, v, seg, P) {
+  return P.inetChecksum(P.pseudoHeader(v.src, v.dst, 6, seg), f.subarray(v.l4, v.l4 + seg)) === 0
 }
 
 /** bad_address(): L2 not to us, or a broadcast/multicast/unspecified/v4-mapped address. */
@@ -597,13 +663,18 @@ export function registerTestRun({ ops, needAgent, loadAgentModule }) {
         if (v.flags & 0x05) return drop('synDropMalformed')
         if (v.fragment) return drop('synDropFragment')
         if (v.badExt) return drop('synDropHeaders')
+        const seg = synL3Check(f, v)
+        if (seg < 0) return drop('synDropMalformed')
         if (badAddress(f, v)) return drop('synDropAddress')
         const o = programOptions(f, v, parseTcpOptions)
         if (o.malformed) return drop('synDropMalformed')
         const mss = o.mss ?? (v.v6 ? 1220 : 536)
         const index = mssIndex(v.v6, mss)
         if (index < 0) return drop('synDropMss')
+        if (!tcpChecksumOk(f, v, seg, ctx.P)) return drop('synDropMalformed')
         if (!ctx.isListening(v.dport)) return { counters: { synReceived: 1, synNoListener: 1 }, retval: 'pass' }
+        // tcp_inbound_hash(): an MD5 signature for a listener without keys (none here have any)
+        if (o.list.some((x) => x.kind === 19 && x.length === 18)) return drop('synDropMalformed')
         const wscale = o.wscale === undefined ? null : Math.min(o.wscale, 14)
         const ecn = (v.flags & 0xc0) === 0xc0
         return {
@@ -658,7 +729,10 @@ export function registerTestRun({ ops, needAgent, loadAgentModule }) {
     const ipEnd = p.ip.version === 4 ? p.l3Offset + p.ip.totalLength : p.l3Offset + 40 + p.ip.payloadLength
     if (ipEnd > f.length) return 'ipLengthBeyondFrame'
     if (p.l4Offset + p.tcp.doff > ipEnd) return 'tcpHeaderBeyondIpLength'
-    if (!p.tcp.checksumOk) return 'badTcpChecksum'
+    // computed here: parseFrame() calls any segment behind a fragment header unverifiable, an
+    // atomic fragment (offset 0, no M: answered) too
+    const { inetChecksum, pseudoHeader } = ctx.P
+    if (inetChecksum(pseudoHeader(p.ip.srcBytes, p.ip.dstBytes, 6, p.l4.length), p.l4) !== 0) return 'badTcpChecksum'
     return null
   }
 
