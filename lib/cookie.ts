@@ -357,7 +357,9 @@ export function decodeCookie(
   if (keys.length < 1 || keys.length > 2) {
     throw new RangeError(`keys must hold 1 or 2 keys (current, previous), got ${keys.length}`);
   }
-  const checked = keys.map((k, i) => checkKey(k, `keys[${i}]`));
+  // a for loop, not map(): map() skips the holes of a sparse array
+  const checked: Uint8Array[] = [];
+  for (let i = 0; i < keys.length; i++) checked.push(checkKey(keys[i], `keys[${i}]`));
   const current = slotNow(now);
   const d = c & 0xff;
   const parity = (c >>> 8) & 1;
