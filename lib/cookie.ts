@@ -69,8 +69,17 @@ function show(value: unknown): string {
   }
   if (value === null) return 'null';
   if (value instanceof Uint8Array) return `${value.constructor.name}(${value.length})`;
+  if (ArrayBuffer.isView(value)) return `${value.constructor.name}(${value.byteLength} bytes)`;
+  if (value instanceof ArrayBuffer) return `ArrayBuffer(${value.byteLength} bytes)`;
   if (Array.isArray(value)) return `array(${value.length})`;
   return typeof value;
+}
+
+/** Renders a bad key for an error message: its type and size, never its content. */
+function showKey(value: unknown): string {
+  if (typeof value === 'string') return `a string of ${value.length} characters`;
+  if (typeof value === 'number' || typeof value === 'bigint') return `a ${typeof value}`;
+  return show(value);
 }
 
 /** Returns `value` if it is an integer in min..max; throws TypeError/RangeError naming `field`. */
@@ -95,7 +104,7 @@ function checkBool(value: unknown, field: string): boolean {
 /** Returns `value` if it is a 16-byte Uint8Array; throws TypeError/RangeError naming `field`. */
 function checkKey(value: unknown, field: string): Uint8Array {
   if (!(value instanceof Uint8Array)) {
-    throw new TypeError(`${field} must be a Uint8Array of 16 bytes, got ${show(value)}`);
+    throw new TypeError(`${field} must be a Uint8Array of 16 bytes, got ${showKey(value)}`);
   }
   if (value.length !== 16) {
     throw new RangeError(`${field} must be 16 bytes, got ${value.length} bytes`);

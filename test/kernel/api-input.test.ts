@@ -305,6 +305,48 @@ describeKernel('bad input to every public function', () => {
       // eslint-disable-next-line no-sparse-arrays
       expect(() => decodeCookie(c, tuple, [, key] as Uint8Array[], 0)).toThrow(/keys\[0\]/)
     })
+    // A key passed as hex text or a bigint is still the secret: the error once quoted it.
+    it('a key given as a string or a bigint: the error names key, never its content', () => {
+      const secret = 'a1b2c3d4e5f60718293a4b5c6d7e8f90'
+      const c = encodeCookie(tuple, opts, key, 0)
+      const calls: [string, (k: unknown) => unknown, RegExp][] = [
+        ['encodeCookie', (k) => encodeCookie(tuple, opts, k as Uint8Array, 0), /^key /],
+        ['synAckTsval', (k) => synAckTsval(tuple, opts, k as Uint8Array, 0), /^key /],
+        ['decodeCookie keys[0]', (k) => decodeCookie(c, tuple, [k as Uint8Array], 0), /^keys\[0\] /],
+        ['decodeCookie keys[1]', (k) => decodeCookie(c, tuple, [key, k as Uint8Array], 0), /^keys\[1\] /],
+      ]
+      for (const [what, f, field] of calls) {
+        for (const k of [secret, Buffer.from(secret, 'hex').toString('latin1'), BigInt(`0x${secret}`), 0x1b2c3d4e5f607]) {
+          let e: Error | undefined
+          try {
+            f(k)
+          } catch (err) {
+            e = err as Error
+          }
+          expect(e, `${what}(${typeof k})`).toBeInstanceOf(TypeError)
+          expect(e?.message, what).toMatch(field)
+          for (const leak of [secret.slice(0, 12), BigInt(`0x${secret}`).toString().slice(0, 12), '1b2c3d4e5f607', String(0x1b2c3d4e5f607)]) {
+            expect(e?.message.toLowerCase(), `${what}(${typeof k}) echoes the key`).not.toContain(leak)
+          }
+        }
+      }
+    })
+    it('keys: a Buffer of 16 works; other views and ArrayBuffers of 16 bytes are TypeErrors naming their type', () => {
+      const c = encodeCookie(tuple, opts, Buffer.from(key), 0)
+      expect(c).toBe(encodeCookie(tuple, opts, key, 0))
+      expect(synAckTsval(tuple, opts, Buffer.from(key), 0)).toBe(synAckTsval(tuple, opts, key, 0))
+      expect(decodeCookie(c, tuple, [Buffer.from(key)], 0)).toMatchObject({ mss: 1460, wscale: 7, sack: true })
+      const views: [unknown, RegExp][] = [
+        [new Int8Array(16), /Int8Array\(16 bytes\)/], [new Uint16Array(8), /Uint16Array\(16 bytes\)/],
+        [new Uint8ClampedArray(16), /Uint8ClampedArray\(16 bytes\)/], [new DataView(new ArrayBuffer(16)), /DataView\(16 bytes\)/],
+        [new ArrayBuffer(16), /ArrayBuffer\(16 bytes\)/], [Buffer.alloc(15), /key must be 16 bytes, got 15/],
+      ]
+      for (const [k, message] of views) {
+        expect(() => encodeCookie(tuple, opts, k as Uint8Array, 0), String(message)).toThrow(message)
+        expect(() => encodeCookie(tuple, opts, k as Uint8Array, 0)).toThrow(k instanceof Buffer ? RangeError : TypeError)
+        expect(() => decodeCookie(c, tuple, [k as Uint8Array], 0), String(message)).toThrow(/keys\[0\]/)
+      }
+    })
     it('cookieSlot: NaN, negative, infinite, huge, strings throw naming nowMs', () => {
       for (const v of [NaN, -1, Infinity, -Infinity, 2 ** 53, '0', null, undefined, 1n]) {
         expect(() => cookieSlot(v as number), String(v)).toThrow(/nowMs/)
