@@ -362,25 +362,47 @@ describeKernel('bad input to every public function', () => {
     it('label values are escaped', () => {
       expect(prometheusText(stats, { node: 'a"b\\c\nd' })).toContain('node="a\\"b\\\\c\\nd"')
     })
-    // BUG (issue 5, reported): a missing or non-object stats, a counter that is not a
-    // non-negative bigint, a label value that is not a string, or labels = null fail with
-    // internal TypeErrors ("Cannot read properties of ...", "v.replace is not a function") or,
-    // worse, print garbage such as `syncookie_agent_syn_received_total -5`.
-    const statsBad: [string, unknown, unknown, RegExp][] = [
-      ['stats null', null, {}, /stats/],
-      ['stats undefined', undefined, {}, /stats/],
-      ['stats missing a counter', { synReceived: 1n }, {}, /stats\.synAckSent/],
-      ['a counter -5n', { ...stats, synReceived: -5n }, {}, /stats\.synReceived/],
-      ['a counter NaN', { ...stats, synReceived: NaN }, {}, /stats\.synReceived/],
-      ["a counter 'x'", { ...stats, synReceived: 'x' }, {}, /stats\.synReceived/],
-      ['labels null', stats, null, /labels/],
-      ['a label value 5', stats, { node: 5 }, /labels\.node/],
+    // A missing or non-object stats, a counter that is not a non-negative bigint, a label value
+    // that is not a string, or labels = null once failed with internal TypeErrors ("Cannot read
+    // properties of ...", "v.replace is not a function") or, worse, printed garbage such as
+    // `syncookie_agent_syn_received_total -5` (found by this test).
+    const statsBad: [string, unknown, unknown, RegExp, string][] = [
+      ['stats null', null, {}, /^stats /, 'TypeError'],
+      ['stats undefined', undefined, {}, /^stats /, 'TypeError'],
+      ['stats a number', 5, {}, /^stats /, 'TypeError'],
+      ['stats a string', 'synReceived 1', {}, /^stats /, 'TypeError'],
+      ['stats {}', {}, {}, /stats\.synReceived/, 'TypeError'],
+      ['stats missing a counter', { synReceived: 1n }, {}, /stats\.synAckSent/, 'TypeError'],
+      ['a counter -5n', { ...stats, synReceived: -5n }, {}, /stats\.synReceived.*-5n/, 'RangeError'],
+      ['a counter NaN', { ...stats, synReceived: NaN }, {}, /stats\.synReceived.*NaN/, 'TypeError'],
+      ['a counter 5 (a number)', { ...stats, synReceived: 5 }, {}, /stats\.synReceived/, 'TypeError'],
+      ['a counter 1.5', { ...stats, passOther: 1.5 }, {}, /stats\.passOther/, 'TypeError'],
+      ["a counter 'x'", { ...stats, synReceived: 'x' }, {}, /stats\.synReceived/, 'TypeError'],
+      ['a counter undefined', { ...stats, ackAccepted: undefined }, {}, /stats\.ackAccepted/, 'TypeError'],
+      ['a counter null', { ...stats, ackAccepted: null }, {}, /stats\.ackAccepted/, 'TypeError'],
+      ['labels null', stats, null, /^labels /, 'TypeError'],
+      ['labels a string', stats, 'node="a"', /^labels /, 'TypeError'],
+      ['labels a number', stats, 1, /^labels /, 'TypeError'],
+      ['labels an array', stats, [['node', 'a']], /^labels /, 'TypeError'],
+      ['a label value 5', stats, { node: 5 }, /labels\.node/, 'TypeError'],
+      ['a label value null', stats, { node: null }, /labels\.node/, 'TypeError'],
+      ['a label value undefined', stats, { node: undefined }, /labels\.node/, 'TypeError'],
+      ['a label value an object', stats, { node: {} }, /labels\.node/, 'TypeError'],
+      ['a label name starting with __ (reserved)', stats, { __name__: 'x' }, /label.*"__name__"/, 'RangeError'],
     ]
-    for (const [what, s, l, field] of statsBad) {
-      it.fails(`${what} throws naming the field`, () => {
-        expect(() => prometheusText(s as typeof stats, l as Record<string, string>)).toThrow(field)
+    for (const [what, s, l, field, name] of statsBad) {
+      it(`${what} throws a ${name} naming the field`, () => {
+        const f = (): string => prometheusText(s as typeof stats, l as Record<string, string>)
+        expect(f).toThrow(field)
+        expect(f).toThrow(name === 'TypeError' ? TypeError : RangeError)
       })
     }
+    it('labels undefined is no labels; a counter above 2^64 prints exactly', () => {
+      const big = 2n ** 70n + 1n
+      const text = prometheusText({ ...stats, synReceived: big }, undefined)
+      expect(text).toContain(`syncookie_agent_syn_received_total ${big}\n`)
+      expect(text).not.toContain('{')
+    })
   })
 
   describe('CLI: parseCli(argv) / readKeyFile(path)', () => {
