@@ -9,6 +9,7 @@
  * tagged (ops-hostile.mjs decodeValue). The pure functions (codec, metrics, CLI parsing) run
  * here. Last, an unprivileged process gets a PermissionError with its hint.
  */
+import { execFileSync } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
@@ -425,6 +426,29 @@ describeKernel('bad input to every public function', () => {
       ['--metrics port 70000', [...base, '--metrics', ':70000'], /--metrics/],
       ['--rotate with --key-file', [...base, '--rotate', '5', '--key-file', '/k'], /--rotate|--key-file/],
       ['an unknown flag', [...base, '--bogus'], /bogus/],
+      ['-p without a value', ['-i', 'eth0', '-p'], /--port/],
+      ['port 1e3', ['-i', 'eth0', '-p', '1e3'], /--port/],
+      ['port 0x50', ['-i', 'eth0', '-p', '0x50'], /--port/],
+      ["port ' 80'", ['-i', 'eth0', '-p', ' 80'], /--port/],
+      ['the same port twice', [...base, '-p', '8080'], /--port 8080 is given twice/],
+      ['the same port twice, spelled 08080', [...base, '-p', '08080'], /--port 8080 is given twice/],
+      ['the same interface twice', [...base, '-i', 'eth0'], /--interface "eth0" is given twice/],
+      ['interface empty', ['-i', '', '-p', '80'], /--interface/],
+      ['interface of 16 characters', ['-i', 'a'.repeat(16), '-p', '80'], /--interface/],
+      ["interface containing '/'", ['-i', 'a/b', '-p', '80'], /--interface/],
+      ['interface containing a NUL', ['-i', 'lo\u0000x', '-p', '80'], /--interface/],
+      // setInterval() turns more than 2^31 - 1 ms into 1 ms: --rotate 3000000 rotated every ms
+      ['--rotate 3000000 (35 days, over the timer limit)', [...base, '--rotate', '3000000'], /--rotate/],
+      ['--rotate 1e-9', [...base, '--rotate', '1e-9'], /--rotate/],
+      ["--rotate ' '", [...base, '--rotate', ' '], /--rotate/],
+      ['--stats 0', [...base, '--stats', '0'], /--stats/],
+      ['--stats 1e10', [...base, '--stats', '1e10'], /--stats/],
+      ["--stats ''", [...base, '--stats', ''], /--stats/],
+      ['--metrics :0', [...base, '--metrics', ':0'], /--metrics/],
+      ['--metrics host:', [...base, '--metrics', 'localhost:'], /--metrics/],
+      ['--metrics [::1] (no port)', [...base, '--metrics', '[::1]'], /--metrics/],
+      ['--metrics :http', [...base, '--metrics', ':http'], /--metrics/],
+      ["--key-file ''", [...base, '--key-file', ''], /--key-file/],
       ['a positional', [...base, 'extra'], /extra|positional/i],
     ]
     for (const [what, argv, field] of cliBad) {
@@ -432,13 +456,26 @@ describeKernel('bad input to every public function', () => {
         expect(() => parseCli(argv)).toThrow(field)
       })
     }
-    // BUG (issue 5, reported): parseCli checks --port only against /^\d+$/: 0 and 65536 pass
-    // and fail later in the constructor with a message about options.ports, not --port.
-    for (const p of ['0', '65536', '99999999999']) {
-      it.fails(`parseCli: --port ${p} throws naming --port`, () => {
-        expect(() => parseCli(['-i', 'eth0', '-p', p])).toThrow(/--port/)
+    // parseCli once checked --port only against /^\d+$/: 0 and 65536 passed and failed later in
+    // the constructor with a message about options.ports, not --port (found by this test).
+    for (const p of ['0', '00', '65536', '99999999999']) {
+      it(`parseCli: --port ${p} throws a RangeError naming --port`, () => {
+        expect(() => parseCli(['-i', 'eth0', '-p', p])).toThrow(/--port must be a port number 1\.\.65535/)
+        expect(() => parseCli(['-i', 'eth0', '-p', p])).toThrow(RangeError)
       })
     }
+    it('parseCli: argv not an array of strings throws a TypeError naming argv', () => {
+      for (const argv of [undefined, null, '-i eth0 -p 80', 80, {}]) expect(() => parseCli(argv as unknown as string[]), String(argv)).toThrow(/^argv must be an array/)
+      expect(() => parseCli(['-i', 'eth0', '-p', 80] as unknown as string[])).toThrow(/argv\[3\] must be a string, got number/)
+      expect(() => parseCli(['-i', 'eth0', '-p', '80', null] as unknown as string[])).toThrow(TypeError)
+    })
+    it('parseCli: the edges of every range are accepted', () => {
+      expect(parseCli(['-i', 'a'.repeat(15), '-p', '1', '-p', '65535', '--rotate', '0.001', '--stats', '2147483', '--metrics', ':65535'])).toMatchObject({
+        interfaces: ['a'.repeat(15)], ports: [1, 65535], rotateSeconds: 0.001, statsSeconds: 2147483, metrics: { host: '', port: 65535 },
+      })
+      expect(parseCli([...base, '--rotate', '2147483', '--metrics', '[::1]:1'])).toMatchObject({ rotateSeconds: 2147483, metrics: { host: '::1', port: 1 } })
+      expect(parseCli([...base, '--metrics', '::1:9464'])).toMatchObject({ metrics: { host: '::1', port: 9464 } })
+    })
     it('readKeyFile: missing file, a directory, 31 or 33 digits, not hex, 16 raw bytes: errors that never echo the content', () => {
       const write = (name: string, content: string | Buffer): string => {
         const p = path.join(dir, name)
@@ -465,17 +502,51 @@ describeKernel('bad input to every public function', () => {
         expect(message, `${what}: names the file`).toContain(p)
         expect(message.toLowerCase(), `${what}: does not echo the key`).not.toContain(secret.slice(0, 12))
       }
-      for (const v of [undefined, null, {}]) expect(() => readKeyFile(v as unknown as string)).toThrow(/path/)
+      for (const v of [undefined, null, {}, true, Buffer.from(files[1][1]), new URL(`file://${files[1][1]}`)]) {
+        expect(() => readKeyFile(v as unknown as string), String(v)).toThrow(TypeError)
+        expect(() => readKeyFile(v as unknown as string), String(v)).toThrow(/^path must be a file path string/)
+      }
+      expect(() => readKeyFile('')).toThrow(RangeError)
+      expect(() => readKeyFile('')).toThrow(/^path must be a file path, got ""/)
+      expect(Buffer.from(readKeyFile(write('kgood', ` ${secret.toUpperCase()}\n`))).toString('hex')).toBe(secret)
     })
-    // BUG (issue 5, reported): readKeyFile(n) with a number reads file descriptor n
-    // (readFileSync takes fds): readKeyFile(0) blocks on stdin. A number is not a path.
-    it.fails('readKeyFile(a number) throws a TypeError naming path instead of reading that fd', () => {
-      expect(() => readKeyFile(2 ** 30 as unknown as string)).toThrow(/path/)
+    // readKeyFile(n) with a number once read file descriptor n (readFileSync takes fds):
+    // readKeyFile(0) blocked on stdin. A number is not a path (found by this test).
+    it('readKeyFile(a number) throws a TypeError naming path instead of reading that fd', () => {
+      for (const n of [0, 2, 2 ** 30, NaN]) {
+        expect(() => readKeyFile(n as unknown as string), String(n)).toThrow(TypeError)
+        expect(() => readKeyFile(n as unknown as string), String(n)).toThrow(/^path must be a file path string, got number/)
+      }
     })
-    // BUG (issue 5, reported, minor): a directory gives Node's bare "EISDIR: illegal operation
-    // on a directory, read", which names no file: the CLI prints it without the path.
-    it.fails('readKeyFile(a directory) names the path', () => {
-      expect(() => readKeyFile(dir)).toThrow(dir)
+    // A directory once gave Node's bare "EISDIR: illegal operation on a directory, read",
+    // which names no file: the CLI printed it without the path (found by this test).
+    it('readKeyFile(a directory) names the path', () => {
+      expect(() => readKeyFile(dir)).toThrow(`${dir} must be a key file, got a directory`)
+    })
+    // readFileSync read /dev/zero until memory ran out and blocked on a FIFO with no writer.
+    it('readKeyFile: a device, a FIFO and a huge file fail at once, naming the path, echoing nothing', () => {
+      const fifo = path.join(dir, 'fifo')
+      execFileSync('mkfifo', [fifo])
+      const huge = path.join(dir, 'khuge')
+      const secret = 'a1b2c3d4e5f60718293a4b5c6d7e8f90'
+      writeFileSync(huge, `${secret}\n`.repeat(200))
+      const cases: [string, RegExp][] = [
+        ['/dev/zero', /^\/dev\/zero must be a regular key file/],
+        ['/dev/null', /^\/dev\/null must be a regular key file/],
+        [fifo, /must be a regular key file/],
+        [huge, /must hold a 16-byte key as 32 hex digits, got more than 4096 bytes/],
+      ]
+      for (const [p, message] of cases) {
+        let e: Error | undefined
+        try {
+          readKeyFile(p)
+        } catch (err) {
+          e = err as Error
+        }
+        expect(e?.message, p).toMatch(message)
+        expect(e?.message, p).toContain(p)
+        expect(e?.message.toLowerCase(), p).not.toContain(secret.slice(0, 12))
+      }
     })
   })
 
