@@ -29,6 +29,11 @@ export interface CliOptions {
   statsSeconds?: number;
 }
 
+/** A string for an error message: quoted, and cut at 64 characters (with the full length). */
+function quote(text: string): string {
+  return text.length <= 64 ? JSON.stringify(text) : `${JSON.stringify(text.slice(0, 64))}... (${text.length} characters)`;
+}
+
 /** setInterval() takes at most 2^31 - 1 ms; a longer interval silently becomes 1 ms. */
 const MAX_INTERVAL_SECONDS = Math.floor(0x7fffffff / 1000);
 
@@ -36,7 +41,7 @@ const MAX_INTERVAL_SECONDS = Math.floor(0x7fffffff / 1000);
 function seconds(name: string, text: string): number {
   const n = text.trim() === '' ? Number.NaN : Number(text);
   if (!Number.isFinite(n) || n < 0.001 || n > MAX_INTERVAL_SECONDS) {
-    throw new RangeError(`--${name} must be a positive number of seconds (0.001..${MAX_INTERVAL_SECONDS}), got ${JSON.stringify(text)}`);
+    throw new RangeError(`--${name} must be a positive number of seconds (0.001..${MAX_INTERVAL_SECONDS}), got ${quote(text)}`);
   }
   return n;
 }
@@ -44,7 +49,7 @@ function seconds(name: string, text: string): number {
 /** A TCP port given as decimal digits: 1..65535. */
 function portNumber(flag: string, text: string): number {
   const n = /^\d{1,5}$/.test(text) ? Number(text) : Number.NaN;
-  if (!(n >= 1 && n <= 65535)) throw new RangeError(`${flag} must be a port number 1..65535, got ${JSON.stringify(text)}`);
+  if (!(n >= 1 && n <= 65535)) throw new RangeError(`${flag} must be a port number 1..65535, got ${quote(text)}`);
   return n;
 }
 
@@ -52,7 +57,7 @@ function portNumber(flag: string, text: string): number {
 function noRepeats(flag: string, values: readonly (string | number)[]): void {
   const seen = new Set<string | number>();
   for (const v of values) {
-    if (seen.has(v)) throw new RangeError(`${flag} ${typeof v === 'string' ? JSON.stringify(v) : v} is given twice`);
+    if (seen.has(v)) throw new RangeError(`${flag} ${typeof v === 'string' ? quote(v) : v} is given twice`);
     seen.add(v);
   }
 }
@@ -83,7 +88,7 @@ export function parseCli(argv: readonly string[]): CliOptions | 'help' {
   for (const name of interfaces) {
     // the agent's rule (IFNAMSIZ - 1 bytes, no '/', whitespace or NUL), said with the flag
     if (name.length === 0 || Buffer.byteLength(name) > 15 || /[/\s\0]/.test(name)) {
-      throw new RangeError(`--interface must be an interface name (1-15 bytes, no '/' or spaces), got ${JSON.stringify(name)}`);
+      throw new RangeError(`--interface must be an interface name (1-15 bytes, no '/' or spaces), got ${quote(name)}`);
     }
   }
   noRepeats('--interface', interfaces);
@@ -98,7 +103,7 @@ export function parseCli(argv: readonly string[]): CliOptions | 'help' {
   let metrics: CliOptions['metrics'];
   if (values.metrics !== undefined) {
     const m = /^(.*):([^:\]]*)$/.exec(values.metrics);
-    if (!m) throw new RangeError(`--metrics must be HOST:PORT, got ${JSON.stringify(values.metrics)}`);
+    if (!m) throw new RangeError(`--metrics must be HOST:PORT, got ${quote(values.metrics)}`);
     metrics = { host: m[1].replace(/^\[(.*)\]$/, '$1'), port: portNumber('--metrics port', m[2]) };
   }
   return {

@@ -61,9 +61,14 @@ const msg6 = new Uint8Array(48);
 const view4 = new DataView(msg4.buffer);
 const view6 = new DataView(msg6.buffer);
 
+/** A string for an error message: quoted, and cut at 64 characters (with the full length). */
+function quote(text: string): string {
+  return text.length <= 64 ? JSON.stringify(text) : `${JSON.stringify(text.slice(0, 64))}... (${text.length} characters)`;
+}
+
 /** Renders a bad value for an error message. */
 function show(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'string') return quote(value);
   if (typeof value === 'number' || typeof value === 'bigint' || typeof value === 'boolean') {
     return String(value);
   }

@@ -28,9 +28,14 @@ export function snakeCase(name: string): string {
   return name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 }
 
+/** A string for an error message: quoted, and cut at 64 characters (with the full length). */
+function quote(text: string): string {
+  return text.length <= 64 ? JSON.stringify(text) : `${JSON.stringify(text.slice(0, 64))}... (${text.length} characters)`;
+}
+
 /** Renders a bad value for an error message. */
 function show(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'string') return quote(value);
   if (typeof value === 'bigint') return `${value}n`;
   if (typeof value === 'object' && value !== null) return Array.isArray(value) ? `array(${value.length})` : (value.constructor?.name ?? 'object');
   return String(value);
@@ -52,7 +57,7 @@ function labelSuffix(labels: unknown): string {
   const parts = Object.entries(labels).map(([k, v]: [string, unknown]) => {
     // Prometheus reserves names that start with "__"
     if (!/^[a-zA-Z_][a-zA-Z0-9_]*$/.test(k) || k.startsWith('__')) {
-      throw new RangeError(`labels: ${JSON.stringify(k)} is not a valid metric label name ([a-zA-Z_][a-zA-Z0-9_]*, not starting with "__")`);
+      throw new RangeError(`labels: ${quote(k)} is not a valid metric label name ([a-zA-Z_][a-zA-Z0-9_]*, not starting with "__")`);
     }
     if (typeof v !== 'string') throw new TypeError(`labels.${k} must be a string, got ${show(v)}`);
     return `${k}="${v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`;

@@ -348,6 +348,42 @@ describeKernel('bad input to every public function', () => {
         expect(() => decodeCookie(c, tuple, [k as Uint8Array], 0), String(message)).toThrow(/keys\[0\]/)
       }
     })
+    it('a huge string where an address or a number goes: the message names the field and stays short', () => {
+      const huge = '1'.repeat(1_000_000)
+      const c = encodeCookie(tuple, opts, key, 0)
+      const calls: [string, () => unknown, RegExp][] = [
+        ['tuple.saddr', () => encodeCookie({ ...tuple, saddr: huge }, opts, key, 0), /^tuple\.saddr .*\(1000000 characters\)$/],
+        ['tuple.sport', () => synAckTsval({ ...tuple, sport: huge } as unknown as typeof tuple, opts, key, 0), /^tuple\.sport .*\(1000000 characters\)$/],
+        ['opts.mss', () => encodeCookie(tuple, { ...opts, mss: huge } as unknown as typeof opts, key, 0), /^opts\.mss /],
+        ['cookie', () => decodeCookie(huge as unknown as number, tuple, [key], 0), /^cookie /],
+        ['now', () => decodeCookie(c, tuple, [key], huge as unknown as number), /^now /],
+        ['nowMs', () => cookieSlot(huge as unknown as number), /^nowMs /],
+      ]
+      for (const [what, f, field] of calls) {
+        let message = ''
+        try {
+          f()
+        } catch (err) {
+          message = (err as Error).message
+        }
+        expect(message, what).toMatch(field)
+        expect(message.length, what).toBeLessThan(200)
+      }
+    })
+    it('decodeCookie: more bad now and keys', () => {
+      const c = encodeCookie(tuple, opts, key, 0)
+      for (const now of [-Infinity, 2 ** 53, 1n, null, {}]) expect(() => decodeCookie(c, tuple, [key], now as number), `now ${String(now)}`).toThrow(/^now /)
+      // eslint-disable-next-line no-sparse-arrays
+      expect(() => decodeCookie(c, tuple, [key, ,] as Uint8Array[], 0)).toThrow(/^keys\[1\] /)
+      expect(() => decodeCookie(c, tuple, new Array(2) as Uint8Array[], 0)).toThrow(/^keys\[0\] /)
+      expect(() => decodeCookie(c, tuple, new Array(3) as Uint8Array[], 0)).toThrow(/^keys must hold 1 or 2 keys/)
+      expect(() => decodeCookie(c, tuple, 'k' as unknown as Uint8Array[], 0)).toThrow(/^keys must be an array/)
+      // the IPv6 table starts at 1220: an IPv4 MSS is not encodable for an IPv6 tuple
+      const t6 = { ...tuple, saddr: '2001:db8::2', daddr: '2001:db8::1' }
+      expect(() => encodeCookie(t6, { ...opts, mss: 1219 }, key, 0)).toThrow(/^opts\.mss must be at least 1220 for IPv6/)
+      expect(() => encodeCookie(t6, { ...opts, mss: 1219 }, key, 0)).toThrow(RangeError)
+      expect(() => encodeCookie(t6, { ...opts, mss: 1220 }, key, 0)).not.toThrow()
+    })
     it('cookieSlot: NaN, negative, infinite, huge, strings throw naming nowMs', () => {
       for (const v of [NaN, -1, Infinity, -Infinity, 2 ** 53, '0', null, undefined, 1n]) {
         expect(() => cookieSlot(v as number), String(v)).toThrow(/nowMs/)
@@ -398,6 +434,10 @@ describeKernel('bad input to every public function', () => {
         expect(f).toThrow(name === 'TypeError' ? TypeError : RangeError)
       })
     }
+    it('a huge bad label name or counter string: the message stays short', () => {
+      expect(() => prometheusText(stats, { ['-'.repeat(100_000)]: 'v' })).toThrow(/^labels: "-{64}"\.\.\. \(100000 characters\) is not a valid/)
+      expect(() => prometheusText({ ...stats, synReceived: 'x'.repeat(100_000) } as unknown as typeof stats)).toThrow(/^stats\.synReceived .*\(100000 characters\)$/)
+    })
     it('labels undefined is no labels; a counter above 2^64 prints exactly', () => {
       const big = 2n ** 70n + 1n
       const text = prometheusText({ ...stats, synReceived: big }, undefined)
@@ -468,6 +508,18 @@ describeKernel('bad input to every public function', () => {
       for (const argv of [undefined, null, '-i eth0 -p 80', 80, {}]) expect(() => parseCli(argv as unknown as string[]), String(argv)).toThrow(/^argv must be an array/)
       expect(() => parseCli(['-i', 'eth0', '-p', 80] as unknown as string[])).toThrow(/argv\[3\] must be a string, got number/)
       expect(() => parseCli(['-i', 'eth0', '-p', '80', null] as unknown as string[])).toThrow(TypeError)
+    })
+    it('parseCli: a huge bad value is named, and the message stays short', () => {
+      for (const argv of [['-i', 'eth0', '-p', '9'.repeat(100_000)], ['-i', 'x'.repeat(100_000), '-p', '80'], [...base, '--rotate', '1'.repeat(100_000)]]) {
+        let message = ''
+        try {
+          parseCli(argv)
+        } catch (err) {
+          message = (err as Error).message
+        }
+        expect(message).toMatch(/^--(port|interface|rotate) .*\(100000 characters\)$/)
+        expect(message.length).toBeLessThan(200)
+      }
     })
     it('parseCli: the edges of every range are accepted', () => {
       expect(parseCli(['-i', 'a'.repeat(15), '-p', '1', '-p', '65535', '--rotate', '0.001', '--stats', '2147483', '--metrics', ':65535'])).toMatchObject({
