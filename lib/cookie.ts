@@ -61,16 +61,30 @@ const msg6 = new Uint8Array(48);
 const view4 = new DataView(msg4.buffer);
 const view6 = new DataView(msg6.buffer);
 
+/** A string for an error message: quoted, and cut at 64 characters (with the full length). */
+function quote(text: string): string {
+  return text.length <= 64 ? JSON.stringify(text) : `${JSON.stringify(text.slice(0, 64))}... (${text.length} characters)`;
+}
+
 /** Renders a bad value for an error message. */
 function show(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'string') return quote(value);
   if (typeof value === 'number' || typeof value === 'bigint' || typeof value === 'boolean') {
     return String(value);
   }
   if (value === null) return 'null';
   if (value instanceof Uint8Array) return `${value.constructor.name}(${value.length})`;
+  if (ArrayBuffer.isView(value)) return `${value.constructor.name}(${value.byteLength} bytes)`;
+  if (value instanceof ArrayBuffer) return `ArrayBuffer(${value.byteLength} bytes)`;
   if (Array.isArray(value)) return `array(${value.length})`;
   return typeof value;
+}
+
+/** Renders a bad key for an error message: its type and size, never its content. */
+function showKey(value: unknown): string {
+  if (typeof value === 'string') return `a string of ${value.length} characters`;
+  if (typeof value === 'number' || typeof value === 'bigint') return `a ${typeof value}`;
+  return show(value);
 }
 
 /** Returns `value` if it is an integer in min..max; throws TypeError/RangeError naming `field`. */
@@ -95,7 +109,7 @@ function checkBool(value: unknown, field: string): boolean {
 /** Returns `value` if it is a 16-byte Uint8Array; throws TypeError/RangeError naming `field`. */
 function checkKey(value: unknown, field: string): Uint8Array {
   if (!(value instanceof Uint8Array)) {
-    throw new TypeError(`${field} must be a Uint8Array of 16 bytes, got ${show(value)}`);
+    throw new TypeError(`${field} must be a Uint8Array of 16 bytes, got ${showKey(value)}`);
   }
   if (value.length !== 16) {
     throw new RangeError(`${field} must be 16 bytes, got ${value.length} bytes`);
@@ -357,7 +371,9 @@ export function decodeCookie(
   if (keys.length < 1 || keys.length > 2) {
     throw new RangeError(`keys must hold 1 or 2 keys (current, previous), got ${keys.length}`);
   }
-  const checked = keys.map((k, i) => checkKey(k, `keys[${i}]`));
+  // a for loop, not map(): map() skips the holes of a sparse array
+  const checked: Uint8Array[] = [];
+  for (let i = 0; i < keys.length; i++) checked.push(checkKey(keys[i], `keys[${i}]`));
   const current = slotNow(now);
   const d = c & 0xff;
   const parity = (c >>> 8) & 1;

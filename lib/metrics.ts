@@ -28,22 +28,58 @@ export function snakeCase(name: string): string {
   return name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 }
 
+/** A string for an error message: quoted, and cut at 64 characters (with the full length). */
+function quote(text: string): string {
+  return text.length <= 64 ? JSON.stringify(text) : `${JSON.stringify(text.slice(0, 64))}... (${text.length} characters)`;
+}
+
+/** Renders a bad value for an error message. */
+function show(value: unknown): string {
+  if (typeof value === 'string') return quote(value);
+  if (typeof value === 'bigint') return `${value}n`;
+  if (typeof value === 'object' && value !== null) return Array.isArray(value) ? `array(${value.length})` : (value.constructor?.name ?? 'object');
+  return String(value);
+}
+
+/** The counter `stats[name]`; throws TypeError/RangeError naming `stats.<name>`. */
+function counter(stats: Record<string, unknown>, name: StatName): bigint {
+  const v = stats[name];
+  if (typeof v !== 'bigint') throw new TypeError(`stats.${name} must be a non-negative bigint, got ${show(v)}`);
+  if (v < 0n) throw new RangeError(`stats.${name} must be a non-negative bigint, got ${show(v)}`);
+  return v;
+}
+
+/** `{k="v",...}` for the constant labels; throws TypeError/RangeError naming `labels` or the label. */
+function labelSuffix(labels: unknown): string {
+  if (typeof labels !== 'object' || labels === null || Array.isArray(labels)) {
+    throw new TypeError(`labels must be an object of label names to string values, got ${show(labels)}`);
+  }
+  const parts = Object.entries(labels).map(([k, v]: [string, unknown]) => {
+    // Prometheus reserves names that start with "__"
+    if (!/^[a-zA-Z_][a-zA-Z0-9_]*$/.test(k) || k.startsWith('__')) {
+      throw new RangeError(`labels: ${quote(k)} is not a valid metric label name ([a-zA-Z_][a-zA-Z0-9_]*, not starting with "__")`);
+    }
+    if (typeof v !== 'string') throw new TypeError(`labels.${k} must be a string, got ${show(v)}`);
+    return `${k}="${v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`;
+  });
+  return parts.length > 0 ? `{${parts.join(',')}}` : '';
+}
+
 /**
  * The counters in the Prometheus text exposition format, one counter family
  * per stat: `syncookie_agent_<name>_total`, with optional constant labels.
+ * Throws TypeError/RangeError naming the field for a missing or bad counter or label.
  */
 export function prometheusText(stats: Record<StatName, bigint>, labels: Record<string, string> = {}): string {
-  const labelText = Object.entries(labels)
-    .map(([k, v]) => {
-      if (!/^[a-zA-Z_][a-zA-Z0-9_]*$/.test(k)) throw new RangeError(`metric label name ${JSON.stringify(k)} is not valid`);
-      return `${k}="${v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`;
-    })
-    .join(',');
-  const suffix = labelText ? `{${labelText}}` : '';
-  const lines: string[] = [];
-  for (const name of STAT_NAMES) {
-    const metric = `syncookie_agent_${snakeCase(name)}_total`;
-    lines.push(`# HELP ${metric} ${HELP[name]}`, `# TYPE ${metric} counter`, `${metric}${suffix} ${stats[name].toString()}`);
+  if (typeof stats !== 'object' || stats === null) {
+    throw new TypeError(`stats must be an object of bigint counters (agent.stats()), got ${show(stats)}`);
   }
+  const values = STAT_NAMES.map((name) => counter(stats as Record<string, unknown>, name));
+  const suffix = labelSuffix(labels);
+  const lines: string[] = [];
+  STAT_NAMES.forEach((name, i) => {
+    const metric = `syncookie_agent_${snakeCase(name)}_total`;
+    lines.push(`# HELP ${metric} ${HELP[name]}`, `# TYPE ${metric} counter`, `${metric}${suffix} ${String(values[i])}`);
+  });
   return `${lines.join('\n')}\n`;
 }

@@ -9,6 +9,7 @@
  * tagged (ops-hostile.mjs decodeValue). The pure functions (codec, metrics, CLI parsing) run
  * here. Last, an unprivileged process gets a PermissionError with its hint.
  */
+import { execFileSync } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
@@ -220,6 +221,23 @@ describeKernel('bad input to every public function', () => {
         expect(r.usableAfter, 'stats() after the bad call').toBe(true)
       })
     }
+    // BUG (issue 5, reported; lib/agent.ts validateIfname/describe): attach('x' × 100,000) rejects
+    // with a message of 100,079 characters: describe() quotes the whole string.
+    it.fails('attach(a huge string) rejects naming the interface with a short message', async () => {
+      const c: Case = { what: 'attach(huge)', ctor: ports([PORT]), method: 'attach', args: ['x'.repeat(100_000)], field: /interface/ }
+      const r = await call(c)
+      expectNamedError(r.call, c, c.what)
+      expect(r.call?.error?.message.length).toBeLessThan(1000)
+    })
+    // BUG (issue 5, reported; lib/agent.ts validateMode): `mode ?? 'auto'` takes { mode: null } for
+    // 'auto', and an array passes as the options object.
+    for (const [what, args] of [['{ mode: null }', ['@dev', { mode: null }]], ['[]', ['@dev', []]]] as const) {
+      it.fails(`attach(dev, ${what}) rejects naming options`, async () => {
+        const c: Case = { what, ctor: ports([PORT]), method: 'attach', args: [...args], field: /options/ }
+        const r = await call(c)
+        expectNamedError(r.call, c, c.what)
+      })
+    }
     it('attach(a 15-character name of multi-byte characters, 30 bytes) rejects naming the interface', async () => {
       const c: Case = { what: 'attach(é × 15)', ctor: ports([PORT]), method: 'attach', args: ['é'.repeat(15)], field: /é{15}|interface/ }
       const r = await call(c)
@@ -241,6 +259,16 @@ describeKernel('bad input to every public function', () => {
         expectNamedError(r.call, c, c.what)
         expect(r.call?.sync, 'threw synchronously').toBe(false)
         expect(r.usableAfter).toBe(true)
+      })
+    }
+    // BUG (issue 5, reported; lib/agent.ts validateKey): a key passed as a bigint or a number is
+    // echoed by describe(): "key must be a Uint8Array of 16 bytes, got 17778916176024...".
+    const bigSecret = '0xa1b2c3d4e5f60718293a4b5c6d7e8f90'
+    for (const [what, v, leak] of [['a bigint', T.big(bigSecret), String(BigInt(bigSecret)).slice(0, 12)], ['a number', 0x1b2c3d4e5f607, String(0x1b2c3d4e5f607).slice(0, 8)]] as const) {
+      it.fails(`rotateSecret(${what} holding a secret) rejects naming key without echoing it`, async () => {
+        const r = await call({ what, ctor: ports([PORT]), method: 'rotateSecret', args: [v], field: /^key / })
+        expectNamedError(r.call, { what, field: /^key /, ctor: [] }, what)
+        expect(r.call?.error?.message).not.toContain(leak)
       })
     }
     it('rotateSecret() and rotateSecret(16 bytes) resolve', async () => {
@@ -298,12 +326,90 @@ describeKernel('bad input to every public function', () => {
       for (const now of [NaN, -1, Infinity, '0']) expect(() => decodeCookie(c, tuple, [key], now as number), `now ${String(now)}`).toThrow(/now/)
       expect(decodeCookie(c, tuple, [key], 0)).not.toBeNull()
     })
-    // BUG (issue 5, reported): keys.map() skips holes, so a sparse keys array reaches SipHash
-    // with `undefined` and fails with an internal TypeError that names no field.
-    it.fails('decodeCookie with a sparse keys array throws naming keys[0]', () => {
+    // keys.map() skips holes: a sparse keys array once reached SipHash with `undefined` and
+    // failed with an internal TypeError that named no field (found by this test).
+    it('decodeCookie with a sparse keys array throws naming keys[0]', () => {
       const c = encodeCookie(tuple, opts, key, 0)
       // eslint-disable-next-line no-sparse-arrays
       expect(() => decodeCookie(c, tuple, [, key] as Uint8Array[], 0)).toThrow(/keys\[0\]/)
+    })
+    // A key passed as hex text or a bigint is still the secret: the error once quoted it.
+    it('a key given as a string or a bigint: the error names key, never its content', () => {
+      const secret = 'a1b2c3d4e5f60718293a4b5c6d7e8f90'
+      const c = encodeCookie(tuple, opts, key, 0)
+      const calls: [string, (k: unknown) => unknown, RegExp][] = [
+        ['encodeCookie', (k) => encodeCookie(tuple, opts, k as Uint8Array, 0), /^key /],
+        ['synAckTsval', (k) => synAckTsval(tuple, opts, k as Uint8Array, 0), /^key /],
+        ['decodeCookie keys[0]', (k) => decodeCookie(c, tuple, [k as Uint8Array], 0), /^keys\[0\] /],
+        ['decodeCookie keys[1]', (k) => decodeCookie(c, tuple, [key, k as Uint8Array], 0), /^keys\[1\] /],
+      ]
+      for (const [what, f, field] of calls) {
+        for (const k of [secret, Buffer.from(secret, 'hex').toString('latin1'), BigInt(`0x${secret}`), 0x1b2c3d4e5f607]) {
+          let e: Error | undefined
+          try {
+            f(k)
+          } catch (err) {
+            e = err as Error
+          }
+          expect(e, `${what}(${typeof k})`).toBeInstanceOf(TypeError)
+          expect(e?.message, what).toMatch(field)
+          for (const leak of [secret.slice(0, 12), BigInt(`0x${secret}`).toString().slice(0, 12), '1b2c3d4e5f607', String(0x1b2c3d4e5f607)]) {
+            expect(e?.message.toLowerCase(), `${what}(${typeof k}) echoes the key`).not.toContain(leak)
+          }
+        }
+      }
+    })
+    it('keys: a Buffer of 16 works; other views and ArrayBuffers of 16 bytes are TypeErrors naming their type', () => {
+      const c = encodeCookie(tuple, opts, Buffer.from(key), 0)
+      expect(c).toBe(encodeCookie(tuple, opts, key, 0))
+      expect(synAckTsval(tuple, opts, Buffer.from(key), 0)).toBe(synAckTsval(tuple, opts, key, 0))
+      expect(decodeCookie(c, tuple, [Buffer.from(key)], 0)).toMatchObject({ mss: 1460, wscale: 7, sack: true })
+      const views: [unknown, RegExp][] = [
+        [new Int8Array(16), /Int8Array\(16 bytes\)/], [new Uint16Array(8), /Uint16Array\(16 bytes\)/],
+        [new Uint8ClampedArray(16), /Uint8ClampedArray\(16 bytes\)/], [new DataView(new ArrayBuffer(16)), /DataView\(16 bytes\)/],
+        [new ArrayBuffer(16), /ArrayBuffer\(16 bytes\)/], [Buffer.alloc(15), /key must be 16 bytes, got 15/],
+      ]
+      for (const [k, message] of views) {
+        expect(() => encodeCookie(tuple, opts, k as Uint8Array, 0), String(message)).toThrow(message)
+        expect(() => encodeCookie(tuple, opts, k as Uint8Array, 0)).toThrow(k instanceof Buffer ? RangeError : TypeError)
+        expect(() => decodeCookie(c, tuple, [k as Uint8Array], 0), String(message)).toThrow(/keys\[0\]/)
+      }
+    })
+    it('a huge string where an address or a number goes: the message names the field and stays short', () => {
+      const huge = '1'.repeat(1_000_000)
+      const c = encodeCookie(tuple, opts, key, 0)
+      const calls: [string, () => unknown, RegExp][] = [
+        ['tuple.saddr', () => encodeCookie({ ...tuple, saddr: huge }, opts, key, 0), /^tuple\.saddr .*\(1000000 characters\)$/],
+        ['tuple.sport', () => synAckTsval({ ...tuple, sport: huge } as unknown as typeof tuple, opts, key, 0), /^tuple\.sport .*\(1000000 characters\)$/],
+        ['opts.mss', () => encodeCookie(tuple, { ...opts, mss: huge } as unknown as typeof opts, key, 0), /^opts\.mss /],
+        ['cookie', () => decodeCookie(huge as unknown as number, tuple, [key], 0), /^cookie /],
+        ['now', () => decodeCookie(c, tuple, [key], huge as unknown as number), /^now /],
+        ['nowMs', () => cookieSlot(huge as unknown as number), /^nowMs /],
+      ]
+      for (const [what, f, field] of calls) {
+        let message = ''
+        try {
+          f()
+        } catch (err) {
+          message = (err as Error).message
+        }
+        expect(message, what).toMatch(field)
+        expect(message.length, what).toBeLessThan(200)
+      }
+    })
+    it('decodeCookie: more bad now and keys', () => {
+      const c = encodeCookie(tuple, opts, key, 0)
+      for (const now of [-Infinity, 2 ** 53, 1n, null, {}]) expect(() => decodeCookie(c, tuple, [key], now as number), `now ${String(now)}`).toThrow(/^now /)
+      // eslint-disable-next-line no-sparse-arrays
+      expect(() => decodeCookie(c, tuple, [key, ,] as Uint8Array[], 0)).toThrow(/^keys\[1\] /)
+      expect(() => decodeCookie(c, tuple, new Array(2) as Uint8Array[], 0)).toThrow(/^keys\[0\] /)
+      expect(() => decodeCookie(c, tuple, new Array(3) as Uint8Array[], 0)).toThrow(/^keys must hold 1 or 2 keys/)
+      expect(() => decodeCookie(c, tuple, 'k' as unknown as Uint8Array[], 0)).toThrow(/^keys must be an array/)
+      // the IPv6 table starts at 1220: an IPv4 MSS is not encodable for an IPv6 tuple
+      const t6 = { ...tuple, saddr: '2001:db8::2', daddr: '2001:db8::1' }
+      expect(() => encodeCookie(t6, { ...opts, mss: 1219 }, key, 0)).toThrow(/^opts\.mss must be at least 1220 for IPv6/)
+      expect(() => encodeCookie(t6, { ...opts, mss: 1219 }, key, 0)).toThrow(RangeError)
+      expect(() => encodeCookie(t6, { ...opts, mss: 1220 }, key, 0)).not.toThrow()
     })
     it('cookieSlot: NaN, negative, infinite, huge, strings throw naming nowMs', () => {
       for (const v of [NaN, -1, Infinity, -Infinity, 2 ** 53, '0', null, undefined, 1n]) {
@@ -320,25 +426,51 @@ describeKernel('bad input to every public function', () => {
     it('label values are escaped', () => {
       expect(prometheusText(stats, { node: 'a"b\\c\nd' })).toContain('node="a\\"b\\\\c\\nd"')
     })
-    // BUG (issue 5, reported): a missing or non-object stats, a counter that is not a
-    // non-negative bigint, a label value that is not a string, or labels = null fail with
-    // internal TypeErrors ("Cannot read properties of ...", "v.replace is not a function") or,
-    // worse, print garbage such as `syncookie_agent_syn_received_total -5`.
-    const statsBad: [string, unknown, unknown, RegExp][] = [
-      ['stats null', null, {}, /stats/],
-      ['stats undefined', undefined, {}, /stats/],
-      ['stats missing a counter', { synReceived: 1n }, {}, /stats\.synAckSent/],
-      ['a counter -5n', { ...stats, synReceived: -5n }, {}, /stats\.synReceived/],
-      ['a counter NaN', { ...stats, synReceived: NaN }, {}, /stats\.synReceived/],
-      ["a counter 'x'", { ...stats, synReceived: 'x' }, {}, /stats\.synReceived/],
-      ['labels null', stats, null, /labels/],
-      ['a label value 5', stats, { node: 5 }, /labels\.node/],
+    // A missing or non-object stats, a counter that is not a non-negative bigint, a label value
+    // that is not a string, or labels = null once failed with internal TypeErrors ("Cannot read
+    // properties of ...", "v.replace is not a function") or, worse, printed garbage such as
+    // `syncookie_agent_syn_received_total -5` (found by this test).
+    const statsBad: [string, unknown, unknown, RegExp, string][] = [
+      ['stats null', null, {}, /^stats /, 'TypeError'],
+      ['stats undefined', undefined, {}, /^stats /, 'TypeError'],
+      ['stats a number', 5, {}, /^stats /, 'TypeError'],
+      ['stats a string', 'synReceived 1', {}, /^stats /, 'TypeError'],
+      ['stats {}', {}, {}, /stats\.synReceived/, 'TypeError'],
+      ['stats missing a counter', { synReceived: 1n }, {}, /stats\.synAckSent/, 'TypeError'],
+      ['a counter -5n', { ...stats, synReceived: -5n }, {}, /stats\.synReceived.*-5n/, 'RangeError'],
+      ['a counter NaN', { ...stats, synReceived: NaN }, {}, /stats\.synReceived.*NaN/, 'TypeError'],
+      ['a counter 5 (a number)', { ...stats, synReceived: 5 }, {}, /stats\.synReceived/, 'TypeError'],
+      ['a counter 1.5', { ...stats, passOther: 1.5 }, {}, /stats\.passOther/, 'TypeError'],
+      ["a counter 'x'", { ...stats, synReceived: 'x' }, {}, /stats\.synReceived/, 'TypeError'],
+      ['a counter undefined', { ...stats, ackAccepted: undefined }, {}, /stats\.ackAccepted/, 'TypeError'],
+      ['a counter null', { ...stats, ackAccepted: null }, {}, /stats\.ackAccepted/, 'TypeError'],
+      ['labels null', stats, null, /^labels /, 'TypeError'],
+      ['labels a string', stats, 'node="a"', /^labels /, 'TypeError'],
+      ['labels a number', stats, 1, /^labels /, 'TypeError'],
+      ['labels an array', stats, [['node', 'a']], /^labels /, 'TypeError'],
+      ['a label value 5', stats, { node: 5 }, /labels\.node/, 'TypeError'],
+      ['a label value null', stats, { node: null }, /labels\.node/, 'TypeError'],
+      ['a label value undefined', stats, { node: undefined }, /labels\.node/, 'TypeError'],
+      ['a label value an object', stats, { node: {} }, /labels\.node/, 'TypeError'],
+      ['a label name starting with __ (reserved)', stats, { __name__: 'x' }, /label.*"__name__"/, 'RangeError'],
     ]
-    for (const [what, s, l, field] of statsBad) {
-      it.fails(`${what} throws naming the field`, () => {
-        expect(() => prometheusText(s as typeof stats, l as Record<string, string>)).toThrow(field)
+    for (const [what, s, l, field, name] of statsBad) {
+      it(`${what} throws a ${name} naming the field`, () => {
+        const f = (): string => prometheusText(s as typeof stats, l as Record<string, string>)
+        expect(f).toThrow(field)
+        expect(f).toThrow(name === 'TypeError' ? TypeError : RangeError)
       })
     }
+    it('a huge bad label name or counter string: the message stays short', () => {
+      expect(() => prometheusText(stats, { ['-'.repeat(100_000)]: 'v' })).toThrow(/^labels: "-{64}"\.\.\. \(100000 characters\) is not a valid/)
+      expect(() => prometheusText({ ...stats, synReceived: 'x'.repeat(100_000) } as unknown as typeof stats)).toThrow(/^stats\.synReceived .*\(100000 characters\)$/)
+    })
+    it('labels undefined is no labels; a counter above 2^64 prints exactly', () => {
+      const big = 2n ** 70n + 1n
+      const text = prometheusText({ ...stats, synReceived: big }, undefined)
+      expect(text).toContain(`syncookie_agent_syn_received_total ${big}\n`)
+      expect(text).not.toContain('{')
+    })
   })
 
   describe('CLI: parseCli(argv) / readKeyFile(path)', () => {
@@ -361,6 +493,29 @@ describeKernel('bad input to every public function', () => {
       ['--metrics port 70000', [...base, '--metrics', ':70000'], /--metrics/],
       ['--rotate with --key-file', [...base, '--rotate', '5', '--key-file', '/k'], /--rotate|--key-file/],
       ['an unknown flag', [...base, '--bogus'], /bogus/],
+      ['-p without a value', ['-i', 'eth0', '-p'], /--port/],
+      ['port 1e3', ['-i', 'eth0', '-p', '1e3'], /--port/],
+      ['port 0x50', ['-i', 'eth0', '-p', '0x50'], /--port/],
+      ["port ' 80'", ['-i', 'eth0', '-p', ' 80'], /--port/],
+      ['the same port twice', [...base, '-p', '8080'], /--port 8080 is given twice/],
+      ['the same port twice, spelled 08080', [...base, '-p', '08080'], /--port 8080 is given twice/],
+      ['the same interface twice', [...base, '-i', 'eth0'], /--interface "eth0" is given twice/],
+      ['interface empty', ['-i', '', '-p', '80'], /--interface/],
+      ['interface of 16 characters', ['-i', 'a'.repeat(16), '-p', '80'], /--interface/],
+      ["interface containing '/'", ['-i', 'a/b', '-p', '80'], /--interface/],
+      ['interface containing a NUL', ['-i', 'lo\u0000x', '-p', '80'], /--interface/],
+      // setInterval() turns more than 2^31 - 1 ms into 1 ms: --rotate 3000000 rotated every ms
+      ['--rotate 3000000 (35 days, over the timer limit)', [...base, '--rotate', '3000000'], /--rotate/],
+      ['--rotate 1e-9', [...base, '--rotate', '1e-9'], /--rotate/],
+      ["--rotate ' '", [...base, '--rotate', ' '], /--rotate/],
+      ['--stats 0', [...base, '--stats', '0'], /--stats/],
+      ['--stats 1e10', [...base, '--stats', '1e10'], /--stats/],
+      ["--stats ''", [...base, '--stats', ''], /--stats/],
+      ['--metrics :0', [...base, '--metrics', ':0'], /--metrics/],
+      ['--metrics host:', [...base, '--metrics', 'localhost:'], /--metrics/],
+      ['--metrics [::1] (no port)', [...base, '--metrics', '[::1]'], /--metrics/],
+      ['--metrics :http', [...base, '--metrics', ':http'], /--metrics/],
+      ["--key-file ''", [...base, '--key-file', ''], /--key-file/],
       ['a positional', [...base, 'extra'], /extra|positional/i],
     ]
     for (const [what, argv, field] of cliBad) {
@@ -368,13 +523,38 @@ describeKernel('bad input to every public function', () => {
         expect(() => parseCli(argv)).toThrow(field)
       })
     }
-    // BUG (issue 5, reported): parseCli checks --port only against /^\d+$/: 0 and 65536 pass
-    // and fail later in the constructor with a message about options.ports, not --port.
-    for (const p of ['0', '65536', '99999999999']) {
-      it.fails(`parseCli: --port ${p} throws naming --port`, () => {
-        expect(() => parseCli(['-i', 'eth0', '-p', p])).toThrow(/--port/)
+    // parseCli once checked --port only against /^\d+$/: 0 and 65536 passed and failed later in
+    // the constructor with a message about options.ports, not --port (found by this test).
+    for (const p of ['0', '00', '65536', '99999999999']) {
+      it(`parseCli: --port ${p} throws a RangeError naming --port`, () => {
+        expect(() => parseCli(['-i', 'eth0', '-p', p])).toThrow(/--port must be a port number 1\.\.65535/)
+        expect(() => parseCli(['-i', 'eth0', '-p', p])).toThrow(RangeError)
       })
     }
+    it('parseCli: argv not an array of strings throws a TypeError naming argv', () => {
+      for (const argv of [undefined, null, '-i eth0 -p 80', 80, {}]) expect(() => parseCli(argv as unknown as string[]), String(argv)).toThrow(/^argv must be an array/)
+      expect(() => parseCli(['-i', 'eth0', '-p', 80] as unknown as string[])).toThrow(/argv\[3\] must be a string, got number/)
+      expect(() => parseCli(['-i', 'eth0', '-p', '80', null] as unknown as string[])).toThrow(TypeError)
+    })
+    it('parseCli: a huge bad value is named, and the message stays short', () => {
+      for (const argv of [['-i', 'eth0', '-p', '9'.repeat(100_000)], ['-i', 'x'.repeat(100_000), '-p', '80'], [...base, '--rotate', '1'.repeat(100_000)]]) {
+        let message = ''
+        try {
+          parseCli(argv)
+        } catch (err) {
+          message = (err as Error).message
+        }
+        expect(message).toMatch(/^--(port|interface|rotate) .*\(100000 characters\)$/)
+        expect(message.length).toBeLessThan(200)
+      }
+    })
+    it('parseCli: the edges of every range are accepted', () => {
+      expect(parseCli(['-i', 'a'.repeat(15), '-p', '1', '-p', '65535', '--rotate', '0.001', '--stats', '2147483', '--metrics', ':65535'])).toMatchObject({
+        interfaces: ['a'.repeat(15)], ports: [1, 65535], rotateSeconds: 0.001, statsSeconds: 2147483, metrics: { host: '', port: 65535 },
+      })
+      expect(parseCli([...base, '--rotate', '2147483', '--metrics', '[::1]:1'])).toMatchObject({ rotateSeconds: 2147483, metrics: { host: '::1', port: 1 } })
+      expect(parseCli([...base, '--metrics', '::1:9464'])).toMatchObject({ metrics: { host: '::1', port: 9464 } })
+    })
     it('readKeyFile: missing file, a directory, 31 or 33 digits, not hex, 16 raw bytes: errors that never echo the content', () => {
       const write = (name: string, content: string | Buffer): string => {
         const p = path.join(dir, name)
@@ -401,17 +581,51 @@ describeKernel('bad input to every public function', () => {
         expect(message, `${what}: names the file`).toContain(p)
         expect(message.toLowerCase(), `${what}: does not echo the key`).not.toContain(secret.slice(0, 12))
       }
-      for (const v of [undefined, null, {}]) expect(() => readKeyFile(v as unknown as string)).toThrow(/path/)
+      for (const v of [undefined, null, {}, true, Buffer.from(files[1][1]), new URL(`file://${files[1][1]}`)]) {
+        expect(() => readKeyFile(v as unknown as string), String(v)).toThrow(TypeError)
+        expect(() => readKeyFile(v as unknown as string), String(v)).toThrow(/^path must be a file path string/)
+      }
+      expect(() => readKeyFile('')).toThrow(RangeError)
+      expect(() => readKeyFile('')).toThrow(/^path must be a file path, got ""/)
+      expect(Buffer.from(readKeyFile(write('kgood', ` ${secret.toUpperCase()}\n`))).toString('hex')).toBe(secret)
     })
-    // BUG (issue 5, reported): readKeyFile(n) with a number reads file descriptor n
-    // (readFileSync takes fds): readKeyFile(0) blocks on stdin. A number is not a path.
-    it.fails('readKeyFile(a number) throws a TypeError naming path instead of reading that fd', () => {
-      expect(() => readKeyFile(2 ** 30 as unknown as string)).toThrow(/path/)
+    // readKeyFile(n) with a number once read file descriptor n (readFileSync takes fds):
+    // readKeyFile(0) blocked on stdin. A number is not a path (found by this test).
+    it('readKeyFile(a number) throws a TypeError naming path instead of reading that fd', () => {
+      for (const n of [0, 2, 2 ** 30, NaN]) {
+        expect(() => readKeyFile(n as unknown as string), String(n)).toThrow(TypeError)
+        expect(() => readKeyFile(n as unknown as string), String(n)).toThrow(/^path must be a file path string, got number/)
+      }
     })
-    // BUG (issue 5, reported, minor): a directory gives Node's bare "EISDIR: illegal operation
-    // on a directory, read", which names no file: the CLI prints it without the path.
-    it.fails('readKeyFile(a directory) names the path', () => {
-      expect(() => readKeyFile(dir)).toThrow(dir)
+    // A directory once gave Node's bare "EISDIR: illegal operation on a directory, read",
+    // which names no file: the CLI printed it without the path (found by this test).
+    it('readKeyFile(a directory) names the path', () => {
+      expect(() => readKeyFile(dir)).toThrow(`${dir} must be a key file, got a directory`)
+    })
+    // readFileSync read /dev/zero until memory ran out and blocked on a FIFO with no writer.
+    it('readKeyFile: a device, a FIFO and a huge file fail at once, naming the path, echoing nothing', () => {
+      const fifo = path.join(dir, 'fifo')
+      execFileSync('mkfifo', [fifo])
+      const huge = path.join(dir, 'khuge')
+      const secret = 'a1b2c3d4e5f60718293a4b5c6d7e8f90'
+      writeFileSync(huge, `${secret}\n`.repeat(200))
+      const cases: [string, RegExp][] = [
+        ['/dev/zero', /^\/dev\/zero must be a regular key file/],
+        ['/dev/null', /^\/dev\/null must be a regular key file/],
+        [fifo, /must be a regular key file/],
+        [huge, /must hold a 16-byte key as 32 hex digits, got more than 4096 bytes/],
+      ]
+      for (const [p, message] of cases) {
+        let e: Error | undefined
+        try {
+          readKeyFile(p)
+        } catch (err) {
+          e = err as Error
+        }
+        expect(e?.message, p).toMatch(message)
+        expect(e?.message, p).toContain(p)
+        expect(e?.message.toLowerCase(), p).not.toContain(secret.slice(0, 12))
+      }
     })
   })
 

@@ -22,7 +22,7 @@ describe('parseCli', () => {
   it.each([
     [['-p', '80'], /--interface is required/],
     [['-i', 'eth0'], /--port is required/],
-    [['-i', 'eth0', '-p', 'http'], /--port must be a port number, got "http"/],
+    [['-i', 'eth0', '-p', 'http'], /--port must be a port number 1\.\.65535, got "http"/],
     [['-i', 'eth0', '-p', '80', '--rotate', '0'], /--rotate must be a positive number/],
     [['-i', 'eth0', '-p', '80', '--rotate', 'NaN'], /--rotate must be a positive number/],
     [['-i', 'eth0', '-p', '80', '--metrics', '9464'], /--metrics must be HOST:PORT/],
