@@ -57,9 +57,8 @@ function validatePorts(options: unknown): number[] {
   // a for loop, not forEach: forEach skips the holes of a sparse array
   for (let i = 0; i < ports.length; i++) {
     const p: unknown = ports[i];
-    if (typeof p !== 'number' || !Number.isInteger(p)) {
-      throw new TypeError(`options.ports[${i}] must be an integer port, got ${describe(p)}`);
-    }
+    if (typeof p !== 'number') throw new TypeError(`options.ports[${i}] must be an integer port, got ${describe(p)}`);
+    if (!Number.isInteger(p)) throw new RangeError(`options.ports[${i}] must be an integer port, got ${describe(p)}`);
     if (p < 1 || p > 65535) throw new RangeError(`options.ports[${i}] must be 1..65535, got ${p}`);
     if (seen.has(p)) throw new RangeError(`options.ports[${i}]: port ${p} is listed twice`);
     seen.add(p);
@@ -69,30 +68,37 @@ function validatePorts(options: unknown): number[] {
 
 function validateIfname(name: unknown): string {
   // IFNAMSIZ - 1 bytes; a NUL would cut the name short in if_nametoindex()
-  if (typeof name !== 'string' || name.length === 0 || Buffer.byteLength(name) > 15 || /[/\s\0]/.test(name)) {
-    throw new TypeError(`interface must be an interface name (1–15 characters, no '/' or spaces), got ${describe(name)}`);
-  }
+  const what = `interface must be an interface name (1–15 characters, no '/' or spaces), got ${describe(name)}`;
+  if (typeof name !== 'string') throw new TypeError(what);
+  if (name.length === 0 || Buffer.byteLength(name) > 15 || /[/\s\0]/.test(name)) throw new RangeError(what);
   return name;
 }
 
 function validateMode(options: unknown): AttachMode | 'auto' {
-  if (typeof options !== 'object' || options === null) throw new TypeError(`attach options must be an object, got ${describe(options)}`);
-  const mode = (options as { mode?: unknown }).mode ?? 'auto';
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw new TypeError(`attach options must be an object, got ${describe(options)}`);
+  }
+  const given = (options as { mode?: unknown }).mode;
+  const mode = given === undefined ? 'auto' : given;
   if (mode !== 'auto' && mode !== 'tcx' && mode !== 'clsact') {
-    throw new TypeError(`options.mode must be 'auto', 'tcx' or 'clsact', got ${describe(mode)}`);
+    const what = `options.mode must be 'auto', 'tcx' or 'clsact', got ${describe(mode)}`;
+    throw typeof mode === 'string' ? new RangeError(what) : new TypeError(what);
   }
   return mode;
 }
 
 function validateKey(key: unknown): Uint8Array {
   // never describe() the value: a key passed as a string is still a secret
-  if (!(key instanceof Uint8Array)) throw new TypeError(`key must be a Uint8Array of ${SECRET_BYTES} bytes, got ${typeof key === 'string' ? `a string of ${key.length} characters` : describe(key)}`);
+  if (!(key instanceof Uint8Array)) {
+    const got = typeof key === 'string' ? `a string of ${key.length} characters` : typeof key === 'number' || typeof key === 'bigint' ? `a ${typeof key}` : describe(key);
+    throw new TypeError(`key must be a Uint8Array of ${SECRET_BYTES} bytes, got ${got}`);
+  }
   if (key.byteLength !== SECRET_BYTES) throw new RangeError(`key must be ${SECRET_BYTES} bytes, got ${key.byteLength}`);
   return key;
 }
 
 function describe(v: unknown): string {
-  if (typeof v === 'string') return JSON.stringify(v);
+  if (typeof v === 'string') return v.length <= 64 ? JSON.stringify(v) : `${JSON.stringify(v.slice(0, 64))}... (${v.length} characters)`;
   if (v instanceof Uint8Array) return `${v.constructor.name}(${v.byteLength})`;
   if (Array.isArray(v)) return `array(${v.length})`;
   return typeof v === 'object' && v !== null ? (v.constructor?.name ?? 'object') : String(v);

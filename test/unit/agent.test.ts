@@ -32,8 +32,8 @@ describe('SynCookieAgent lifecycle without a kernel', () => {
       [{ ports: [] }, /options\.ports must name at least one port/, RangeError],
       [{ ports: [0] }, /options\.ports\[0\] must be 1\.\.65535, got 0/, RangeError],
       [{ ports: [65536] }, /options\.ports\[0\].*65536/, RangeError],
-      [{ ports: [80, 80.5] }, /options\.ports\[1\] must be an integer port, got 80\.5/, TypeError],
-      [{ ports: [Number.NaN] }, /options\.ports\[0\].*NaN/, TypeError],
+      [{ ports: [80, 80.5] }, /options\.ports\[1\] must be an integer port, got 80\.5/, RangeError],
+      [{ ports: [Number.NaN] }, /options\.ports\[0\].*NaN/, RangeError],
       [{ ports: ['80'] }, /options\.ports\[0\].*"80"/, TypeError],
       [{ ports: [80, 81, 80] }, /options\.ports\[2\]: port 80 is listed twice/, RangeError],
     ]
