@@ -307,7 +307,7 @@ export function buildCorpus() {
   })
   add('addr4-destination-0', 'addresses', a4(C4, '0.0.0.0'), 'IPv4 destination 0.0.0.0', synDrop('synDropAddress'))
   add('addr4-destination-not-local', 'addresses', a4(C4, '203.0.113.9'), 'IPv4 destination 203.0.113.9, an address this host does not have', synDrop('synDropAddress'), {
-    bug: 'answered for an address that is not this host\'s (README: "not addressed to this host: dropped"): the wildcard listener matches any destination. On a router this would answer for hosts behind it. Open: no helper says whether an address is local (bpf_fib_lookup(), see addr4-destination-subnet-broadcast); the per-netns address hash (net->ipv4.inet_addr_lst) could be read through CO-RE, but its hash function has changed between kernel versions',
+    bug: 'answered for an address that is not this host\'s: the wildcard listener matches any destination. On a router this would answer for hosts behind it. Open: no helper says whether an address is local (bpf_fib_lookup(), see addr4-destination-subnet-broadcast); the per-netns address hash (net->ipv4.inet_addr_lst) could be read through CO-RE, but its hash function has changed between kernel versions',
     today: ANSWERED,
   })
   add('addr4-source-loopback', 'addresses', a4('127.0.0.1', S4), 'IPv4 source 127.0.0.1 (legitimate on lo, a martian on the veth)', ANSWERED, {
