@@ -27,8 +27,10 @@ export function heldProgramIds(wanted: ReadonlySet<number>): Set<number> {
     let fds: string[];
     try {
       fds = readdirSync(`/proc/${pid}/fd`);
-    } catch {
-      continue; // the process exited meanwhile
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue; // the process exited meanwhile
+      // EACCES (another user's process, hidepid, no CAP_SYS_PTRACE): it may hold one; cannot tell
+      return new Set(wanted);
     }
     for (const fd of fds) {
       try {
