@@ -174,7 +174,15 @@ export class SynCookieAgent {
         this.#forgetIfGone(name);
         throw new InterfaceNotFoundError(name, nativeFields(err).errno ?? 19, err);
       }
-      if (this.#attachments.has(name) && this.#attachments.get(name)!.ifindex !== ifindex) this.#forgetIfGone(name);
+      const prior = this.#attachments.get(name);
+      if (prior && prior.ifindex !== ifindex) {
+        this.#forgetIfGone(name);
+        if (this.#attachments.has(name)) {
+          // renamed away, and another device took the name: the key is still the first one's
+          const now = JSON.stringify(native.ifIndexToName(prior.ifindex));
+          throw new RangeError(`interface ${JSON.stringify(name)} is already attached: the interface attached under that name is ${now} now; detach(${JSON.stringify(name)}) first`);
+        }
+      }
       const same = this.#byIfindex(ifindex);
       if (same) {
         const as = same.name === name ? '' : ` (as ${JSON.stringify(same.name)}, renamed since)`;

@@ -133,6 +133,21 @@ describeKernel('interface deleted, renamed, moved; namespace name deleted', () =
     })
   }
 
+  it('clsact: renamed away and a new device takes the old name: attach(old name) is refused until detach, nothing is lost', async () => {
+    await freshAgentOn('clsact')
+    await run(['ip', '-n', ns, 'link', 'set', DEV, 'name', RENAMED])
+    await run(['ip', '-n', ns, 'link', 'add', DEV, 'type', 'veth', 'peer', 'name', 'sca-if-xc'])
+    const again = await rejection(env.server.attach(DEV, { mode: 'clsact' }))
+    expect(again.message, `${again.name}: ${again.message}`).toMatch(/"sca-if-xa" is already attached: the interface attached under that name is "sca-if-xr" now/)
+    expect((await tcIngressFilters(ns, RENAMED)).split('\n').filter((l) => /syncookie_ingr/.test(l)), 'the first attachment is still there').toHaveLength(1)
+    await env.server.detach(DEV)
+    expect(await tcIngressFilters(ns, RENAMED), 'detach(old name) removed it from the renamed device').toBe('')
+    await env.server.attach(DEV, { mode: 'clsact' })
+    expect((await tcIngressFilters(ns, DEV)).split('\n').filter((l) => /syncookie_ingr/.test(l))).toHaveLength(1)
+    await env.server.closeAgent()
+    expect(await tcIngressFilters(ns, DEV)).toBe('')
+  })
+
   it('tcx: interface moved to another namespace: the link goes with it; detach and close succeed', async () => {
     await freshAgentOn('tcx')
     const other = namespaceName(PREFIX, 'mv')
