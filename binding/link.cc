@@ -98,6 +98,21 @@ class AttachTcWorker : public PromiseWorker {
 
 }  // namespace
 
+int TcDetachFilter(int ifindex, uint32_t priority, uint32_t handle) {
+  bpf_tc_hook hook = IngressHook(ifindex);
+  LIBBPF_OPTS(bpf_tc_opts, opts);
+  opts.priority = priority;
+  opts.handle = handle;
+  return bpf_tc_detach(&hook, &opts);
+}
+
+int TcDestroyClsact(int ifindex) {
+  // INGRESS alone would only flush the ingress filters; both points delete the qdisc.
+  bpf_tc_hook hook = IngressHook(ifindex);
+  hook.attach_point = static_cast<bpf_tc_attach_point>(BPF_TC_INGRESS | BPF_TC_EGRESS);
+  return bpf_tc_hook_destroy(&hook);
+}
+
 // ---- Link
 
 Napi::Function Link::Define(Napi::Env env) {
@@ -154,11 +169,7 @@ TcAttachment::~TcAttachment() {
 
 int TcAttachment::Detach(const char** op) {
   if (filterAttached) {
-    bpf_tc_hook hook = IngressHook(ifindex);
-    LIBBPF_OPTS(bpf_tc_opts, opts);
-    opts.priority = priority;
-    opts.handle = handle;
-    int err = bpf_tc_detach(&hook, &opts);
+    int err = TcDetachFilter(ifindex, priority, handle);
     // ENODEV: the device went away and took its qdiscs and filters with it.
     // ENOENT: somebody deleted the filter or its qdisc. Gone either way.
     if (err == -ENODEV) hookOwned = false;
@@ -188,10 +199,7 @@ int TcAttachment::Detach(const char** op) {
       qdiscKept = true;
       return 0;
     }
-    // INGRESS alone would only flush the ingress filters; both points delete the qdisc.
-    bpf_tc_hook hook = IngressHook(ifindex);
-    hook.attach_point = static_cast<bpf_tc_attach_point>(BPF_TC_INGRESS | BPF_TC_EGRESS);
-    err = bpf_tc_hook_destroy(&hook);
+    err = TcDestroyClsact(ifindex);
     if (err != 0 && err != -ENODEV && err != -ENOENT) {
       *op = "bpf_tc_hook_destroy";
       return err;

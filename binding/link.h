@@ -78,6 +78,11 @@ class TcFilter : public Napi::ObjectWrap<TcFilter> {
   TcAttachment attachment_;
 };
 
+// bpf_tc_detach of the clsact ingress filter at priority/handle; 0 or -errno.
+int TcDetachFilter(int ifindex, uint32_t priority, uint32_t handle);
+// bpf_tc_hook_destroy of the clsact qdisc (both points), with every filter on it; 0 or -errno.
+int TcDestroyClsact(int ifindex);
+
 // Promise<Link>: bpf_link_create(progFd, ifindex, BPF_TCX_INGRESS).
 Napi::Promise AttachTcx(Napi::Env env, UniqueFd progFd, int ifindex);
 // Promise<TcFilter>: bpf_tc_hook_create (EEXIST: already there) + bpf_tc_attach.

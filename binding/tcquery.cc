@@ -14,6 +14,7 @@
 #include "args.h"
 #include "errors.h"
 #include "fd.h"
+#include "link.h"
 
 namespace sc {
 namespace {
@@ -128,27 +129,20 @@ Napi::Value TcFilters(const Napi::CallbackInfo& info) {
 
 Napi::Value TcDetach(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  bpf_tc_hook hook = {};
-  hook.sz = sizeof(hook);
-  hook.ifindex = static_cast<int>(ArgU32(info, 0, "ifindex"));
-  hook.attach_point = BPF_TC_INGRESS;
-  LIBBPF_OPTS(bpf_tc_opts, opts);
-  opts.priority = ArgU32(info, 1, "priority");
-  opts.handle = ArgU32(info, 2, "handle");
+  int ifindex = static_cast<int>(ArgU32(info, 0, "ifindex"));
+  uint32_t priority = ArgU32(info, 1, "priority");
+  uint32_t handle = ArgU32(info, 2, "handle");
   LogCapture capture;
-  int err = bpf_tc_detach(&hook, &opts);
+  int err = TcDetachFilter(ifindex, priority, handle);
   if (err != 0) throw capture.Error(env, -err, "bpf_tc_detach");
   return env.Undefined();
 }
 
 Napi::Value TcQdiscDelete(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  bpf_tc_hook hook = {};
-  hook.sz = sizeof(hook);
-  hook.ifindex = static_cast<int>(ArgU32(info, 0, "ifindex"));
-  hook.attach_point = static_cast<bpf_tc_attach_point>(BPF_TC_INGRESS | BPF_TC_EGRESS);
+  int ifindex = static_cast<int>(ArgU32(info, 0, "ifindex"));
   LogCapture capture;
-  int err = bpf_tc_hook_destroy(&hook);
+  int err = TcDestroyClsact(ifindex);
   if (err != 0) throw capture.Error(env, -err, "bpf_tc_hook_destroy");
   return env.Undefined();
 }
