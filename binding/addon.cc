@@ -14,6 +14,7 @@
 #include "link.h"
 #include "object.h"
 #include "program.h"
+#include "routes.h"
 #include "shared.h"
 #include "tcquery.h"
 
@@ -35,6 +36,8 @@ Napi::Value Layout(const Napi::CallbackInfo& info) {
   sizes.Set("sc_config", number(sizeof(struct sc_config)));
   sizes.Set("sc_ports", number(sizeof(struct sc_ports)));
   sizes.Set("sc_stats", number(sizeof(struct sc_stats)));
+  sizes.Set("sc_route_key", number(sizeof(struct sc_route_key)));
+  sizes.Set("sc_route", number(sizeof(struct sc_route)));
 
   Napi::Object offsets = Napi::Object::New(env);
   offsets.Set("config_generation", number(offsetof(struct sc_config, generation)));
@@ -52,6 +55,9 @@ Napi::Value Layout(const Napi::CallbackInfo& info) {
   constants.Set("SC_PORT_WORDS", number(SC_PORT_WORDS));
   constants.Set("SC_STAT_COUNT", number(SC_STAT_COUNT));
   constants.Set("SC_CFG_HAVE_PREV", number(SC_CFG_HAVE_PREV));
+  constants.Set("SC_CFG_LOCAL_ONLY", number(SC_CFG_LOCAL_ONLY));
+  constants.Set("SC_ROUTE_ENTRIES", number(SC_ROUTE_ENTRIES));
+  constants.Set("SC_RTN_LOCAL", number(SC_RTN_LOCAL));
 
   Napi::Object layout = Napi::Object::New(env);
   layout.Set("sizes", sizes);
@@ -107,6 +113,8 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   data->tcFilter = Napi::Persistent(tcFilter);
   Napi::Function bpfObject = BpfObject::Define(env);
   data->bpfObject = Napi::Persistent(bpfObject);
+  Napi::Function routeEvents = DefineRouteEvents(env);
+  data->routeEvents = Napi::Persistent(routeEvents);
 
   exports.Set("layout", Napi::Function::New<Layout>(env, "layout"));
   exports.Set("possibleCpus", Napi::Function::New<PossibleCpus>(env, "possibleCpus"));
@@ -117,12 +125,15 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("tcFilters", Napi::Function::New<TcFilters>(env, "tcFilters"));
   exports.Set("tcDetach", Napi::Function::New<TcDetach>(env, "tcDetach"));
   exports.Set("tcQdiscDelete", Napi::Function::New<TcQdiscDelete>(env, "tcQdiscDelete"));
+  exports.Set("routeDump", Napi::Function::New<RouteDump>(env, "routeDump"));
+  exports.Set("routeEvents", Napi::Function::New<RouteEvents>(env, "routeEvents"));
   exports.Set("open", Napi::Function::New<Open>(env, "open"));
   exports.Set("openObject", Napi::Function::New<OpenObject>(env, "openObject"));
   exports.Set("Program", program);
   exports.Set("Link", link);
   exports.Set("TcFilter", tcFilter);
   exports.Set("BpfObject", bpfObject);
+  exports.Set("RouteEvents", routeEvents);
   return exports;
 }
 

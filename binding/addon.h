@@ -10,6 +10,7 @@ struct AddonData {
   Napi::FunctionReference link;
   Napi::FunctionReference tcFilter;
   Napi::FunctionReference bpfObject;
+  Napi::FunctionReference routeEvents;
 };
 
 inline AddonData& Data(Napi::Env env) { return *env.GetInstanceData<AddonData>(); }

@@ -56,6 +56,7 @@ Napi::Function Program::Define(Napi::Env env) {
                          InstanceMethod<&Program::MapFd>("mapFd"),
                          InstanceMethod<&Program::MapUpdate>("mapUpdate"),
                          InstanceMethod<&Program::MapLookup>("mapLookup"),
+                         InstanceMethod<&Program::MapDelete>("mapDelete"),
                          InstanceMethod<&Program::TestRun>("testRun"),
                          InstanceMethod<&Program::AttachTcx>("attachTcx"),
                          InstanceMethod<&Program::AttachTc>("attachTc"),
@@ -85,8 +86,9 @@ bpf_map* Program::MapArg(const Napi::CallbackInfo& info, size_t i) const {
   if (name == "secrets") return skel->maps.secrets;
   if (name == "ports") return skel->maps.ports;
   if (name == "stats") return skel->maps.stats;
+  if (name == "routes") return skel->maps.routes;
   throw Napi::TypeError::New(info.Env(),
-                             "unknown map '" + name + "' (config, secrets, ports or stats)");
+                             "unknown map '" + name + "' (config, secrets, ports, stats or routes)");
 }
 
 int Program::DupProgFd(Napi::Env env) const {
@@ -113,6 +115,16 @@ Napi::Value Program::MapUpdate(const Napi::CallbackInfo& info) {
   LogCapture capture;
   int err = bpf_map__update_elem(map, key.Data(), key.Length(), value.Data(), value.Length(), flags);
   if (err != 0) throw capture.Error(env, -err, "bpf_map_update_elem");
+  return env.Undefined();
+}
+
+Napi::Value Program::MapDelete(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  bpf_map* map = MapArg(info, 0);
+  Napi::Buffer<uint8_t> key = ArgBytes(info, 1, "key");
+  LogCapture capture;
+  int err = bpf_map__delete_elem(map, key.Data(), key.Length(), 0);
+  if (err != 0) throw capture.Error(env, -err, "bpf_map_delete_elem");
   return env.Undefined();
 }
 

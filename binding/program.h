@@ -30,6 +30,7 @@ class Program : public Napi::ObjectWrap<Program> {
   Napi::Value MapFd(const Napi::CallbackInfo& info);
   Napi::Value MapUpdate(const Napi::CallbackInfo& info);
   Napi::Value MapLookup(const Napi::CallbackInfo& info);
+  Napi::Value MapDelete(const Napi::CallbackInfo& info);
   Napi::Value TestRun(const Napi::CallbackInfo& info);
   Napi::Value AttachTcx(const Napi::CallbackInfo& info);
   Napi::Value AttachTc(const Napi::CallbackInfo& info);

@@ -108,6 +108,14 @@ struct {
 	__type(value, struct sc_stats);
 } stats SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, SC_ROUTE_ENTRIES);
+	__uint(map_flags, BPF_F_NO_PREALLOC); /* required of an LPM trie */
+	__type(key, struct sc_route_key);
+	__type(value, struct sc_route);
+} routes SEC(".maps");
+
 /* What the parser learnt about a packet. Addresses and ports stay in network
  * byte order, exactly as on the wire: the SipHash message is built from them. */
 struct pkt {
@@ -652,6 +660,68 @@ static __always_inline int bad_address(struct __sk_buff *skb, const struct pkt *
 		if ((s >> 28) == 0xe || (d >> 28) == 0xe)
 			return 1; /* 224.0.0.0/4 */
 	}
+	return 0;
+}
+
+/* The type of the longest route of the routes map that covers `a`
+ * (RTN_LOCAL: the kernel delivers it here), 0 if none does. */
+static __always_inline __u32 route_type(const struct pkt *p, const __be32 *a)
+{
+	struct sc_route_key k = { .prefixlen = 128 };
+	struct sc_route *r;
+
+	if (p->v6) {
+		__builtin_memcpy(k.addr, a, 16);
+	} else {
+		k.addr[10] = 0xff;
+		k.addr[11] = 0xff;
+		__builtin_memcpy(&k.addr[12], a, 4);
+	}
+	r = bpf_map_lookup_elem(&routes, &k);
+	return r ? r->type : 0;
+}
+
+/* net.ipv4.conf.{all,<ingress device>}.accept_local: the kernel takes a
+ * packet from one of its own addresses only when either is set. */
+static __always_inline int accept_local(struct __sk_buff *skb)
+{
+	struct sk_buff *kskb = bpf_cast_to_kern_ctx(skb);
+	struct net_device *dev = kskb->dev;
+	struct in_device *in_dev;
+	struct ipv4_devconf *all;
+
+	if (!dev)
+		return 0;
+	all = dev->nd_net.net->ipv4.devconf_all;
+	if (all && all->data[IPV4_DEVCONF_ACCEPT_LOCAL - 1])
+		return 1;
+	in_dev = dev->ip_ptr;
+	return in_dev && in_dev->cnf.data[IPV4_DEVCONF_ACCEPT_LOCAL - 1];
+}
+
+/*
+ * What the routing decision after us would say (ip_route_input_slow(),
+ * ip6_route_input()): with SC_CFG_LOCAL_ONLY, a SYN is answered only for a
+ * destination whose route is RTN_LOCAL. Broadcast (the kernel refuses TCP to
+ * it), anycast (tcp_v6_conn_request() does too) and addresses that are not
+ * this host's (the kernel would forward or drop them; a cookie would make
+ * the host answer for others) are dropped. An IPv4 source that is one of our
+ * own addresses from anything but lo is a martian (fib_validate_source())
+ * unless accept_local is set; IPv6 has no such rule.
+ */
+static __always_inline int not_local(struct __sk_buff *skb, const struct pkt *p)
+{
+	struct sc_config *cfg;
+	__u32 k = 0;
+
+	cfg = bpf_map_lookup_elem(&config, &k);
+	if (!cfg || !(cfg->flags & SC_CFG_LOCAL_ONLY))
+		return 0;
+	if (route_type(p, p->daddr) != SC_RTN_LOCAL)
+		return 1;
+	if (!p->v6 && skb->ifindex != SC_LOOPBACK_IFINDEX &&
+	    route_type(p, p->saddr) == SC_RTN_LOCAL && !accept_local(skb))
+		return 1;
 	return 0;
 }
 
@@ -1244,7 +1314,7 @@ __noinline int sc_handle_syn(struct __sk_buff *skb, const struct pkt *p)
 		count(SC_STAT_SYN_DROP_MALFORMED);
 		return TC_ACT_SHOT;
 	}
-	if (bad_address(skb, p)) {
+	if (bad_address(skb, p) || not_local(skb, p)) {
 		count(SC_STAT_SYN_DROP_ADDRESS);
 		return TC_ACT_SHOT;
 	}

@@ -50,6 +50,7 @@ struct sc_secret {
 _Static_assert(sizeof(struct sc_secret) == 16, "sc_secret layout");
 
 #define SC_CFG_HAVE_PREV 0x1u /* ring[generation - 1] holds a valid previous secret */
+#define SC_CFG_LOCAL_ONLY 0x2u /* the routes map is filled: answer only SYNs to local addresses */
 
 struct sc_config {
 	__u32 generation;      /* current secret: ring[generation % SC_SECRET_SLOTS] */
@@ -66,6 +67,27 @@ struct sc_ports {
 _Static_assert(sizeof(struct sc_ports) == 8192, "sc_ports layout");
 
 /*
+ * The network namespace's routes of the types that decide local delivery
+ * (RTN_LOCAL, RTN_BROADCAST, RTN_ANYCAST, RTN_MULTICAST), from every table,
+ * kept by lib/routes.ts from rtnetlink. An LPM trie over IPv6 addresses;
+ * IPv4 is ::ffff:a.b.c.d, prefix 96 + its length. The longest match for a
+ * destination says whether the kernel would deliver it here (RTN_LOCAL).
+ */
+#define SC_ROUTE_ENTRIES 65536
+#define SC_RTN_LOCAL 2 /* RTN_LOCAL of linux/rtnetlink.h */
+
+struct sc_route_key {
+	__u32 prefixlen; /* bits of addr that count, as struct bpf_lpm_trie_key_u8 */
+	__u8 addr[16];   /* network byte order */
+};
+_Static_assert(sizeof(struct sc_route_key) == 20, "sc_route_key layout");
+
+struct sc_route {
+	__u32 type; /* RTN_* */
+};
+_Static_assert(sizeof(struct sc_route) == 4, "sc_route layout");
+
+/*
  * Every verdict and every reason, one counter each. X(ENUM_SUFFIX, tsName).
  * The TypeScript field names are the second column, one to one.
  */
@@ -78,7 +100,7 @@ _Static_assert(sizeof(struct sc_ports) == 8192, "sc_ports layout");
 	X(SYN_DROP_MALFORMED, synDropMalformed) /* truncated header or options, bad flags (SYN+FIN/RST) */ \
 	X(SYN_DROP_FRAGMENT, synDropFragment)  /* SYN in an IP fragment */        \
 	X(SYN_DROP_HEADERS, synDropHeaders)    /* IPv6 extension headers we do not answer */ \
-	X(SYN_DROP_ADDRESS, synDropAddress)    /* broadcast/multicast/unspecified/v4-mapped address, not PACKET_HOST */ \
+	X(SYN_DROP_ADDRESS, synDropAddress)    /* not a local unicast destination, bad source, not PACKET_HOST */ \
 	X(SYN_DROP_MSS, synDropMss)            /* client MSS below the table (536 v4, 1220 v6) */ \
 	X(SYN_DROP_ERROR, synDropError)        /* building or sending the SYN-ACK failed */ \
 	X(ACK_ACCEPTED, ackAccepted)           /* valid cookie: request socket assigned */ \

@@ -13,12 +13,27 @@ import {
 import { STAT_NAMES, SECRET_SLOTS, checkLayout, configValue, portsBitmap, sumStats, u32Key, type StatName } from './layout';
 import { loadNative, type NativeLink, type NativeModule, type NativeProgram, type NativeTcFilter } from './native';
 import { progIdOfFd, removeOrphanFilters } from './orphans';
+import { RouteMirror } from './routes';
 
 /** Options of a {@link SynCookieAgent}. */
 export interface SynCookieAgentOptions {
   /** TCP destination ports to protect (IPv4 and IPv6), integers 1–65535, no duplicates. */
   ports: readonly number[];
+  /**
+   * Which destinations a SYN is answered for. `'local'` (default): only
+   * addresses the kernel would deliver here, by the namespace's local routes
+   * (followed over rtnetlink), the way the kernel itself refuses the rest;
+   * broadcast, anycast and other hosts' addresses are dropped
+   * (`synDropAddress`), and so is an IPv4 SYN from one of our own addresses
+   * on anything but lo (unless accept_local is set). `'any'`: every
+   * destination, for addresses that reach the listener without a local
+   * route (TPROXY by fwmark, a SYN proxy for other hosts).
+   */
+  destinations?: Destinations;
 }
+
+/** See {@link SynCookieAgentOptions.destinations}. */
+export type Destinations = 'local' | 'any';
 
 /**
  * Counters summed over all CPUs since the program was loaded. Every SYN and
@@ -64,6 +79,13 @@ function validatePorts(options: unknown): number[] {
     seen.add(p);
   }
   return [...seen];
+}
+
+function validateDestinations(options: unknown): Destinations {
+  const given = (options as { destinations?: unknown }).destinations;
+  if (given === undefined || given === 'local' || given === 'any') return given ?? 'local';
+  const what = `options.destinations must be 'local' or 'any', got ${describe(given)}`;
+  throw typeof given === 'string' ? new RangeError(what) : new TypeError(what);
 }
 
 function validateIfname(name: unknown): string {
@@ -121,6 +143,9 @@ function readSysctl(path: string): string | null {
  */
 export class SynCookieAgent {
   readonly #ports: number[];
+  readonly #destinations: Destinations;
+  /** destinations 'local': the copy of the routes the program checks against. */
+  #routes: RouteMirror | null = null;
   readonly #attachments = new Map<string, Attachment>();
   #native: NativeModule | null = null;
   #program: NativeProgram | null = null;
@@ -136,11 +161,17 @@ export class SynCookieAgent {
   /** Validates the options; nothing is loaded until the first {@link attach}. */
   constructor(options: SynCookieAgentOptions) {
     this.#ports = validatePorts(options);
+    this.#destinations = validateDestinations(options);
   }
 
   /** The protected ports, sorted. */
   get ports(): readonly number[] {
     return [...this.#ports].sort((a, b) => a - b);
+  }
+
+  /** Which destinations SYNs are answered for. */
+  get destinations(): Destinations {
+    return this.#destinations;
   }
 
   /** Names of the interfaces the program is attached to, with how. */
@@ -365,6 +396,8 @@ export class SynCookieAgent {
       }
     }
     this.#attachments.clear();
+    this.#routes?.close();
+    this.#routes = null;
     this.#program?.close();
     this.#program = null;
     if (errors.length > 0) throw new AggregateError(errors, 'close: some attachments could not be removed');
@@ -400,6 +433,20 @@ export class SynCookieAgent {
         } catch (err) {
           throw errorFromLoad(err, { btf: existsSync('/sys/kernel/btf/vmlinux') });
         }
+        if (this.#destinations === 'local') {
+          // filled before the program is attached anywhere: no SYN sees a half-built map
+          const routes = new RouteMirror(this.#nativeModule(), program, () => {
+            if (this.#program === program) program.mapUpdate('config', u32Key(0), this.#configValue());
+          });
+          try {
+            await routes.start();
+          } catch (err) {
+            routes.close();
+            program.close();
+            throw bpfErrorFrom(err, 'could not read the routes of this network namespace (rtnetlink), which say which destinations are local; destinations: \'any\' does without them');
+          }
+          this.#routes = routes;
+        }
         try {
           program.mapUpdate('ports', u32Key(0), portsBitmap(this.#ports));
           if (this.#previous) {
@@ -407,6 +454,8 @@ export class SynCookieAgent {
           }
           this.#writeSecret(program);
         } catch (err) {
+          this.#routes?.close();
+          this.#routes = null;
           program.close();
           throw bpfErrorFrom(err, 'could not initialise the program\'s maps');
         }
@@ -431,7 +480,13 @@ export class SynCookieAgent {
 
   #configValue(): Buffer {
     const rmemMax = Number(readSysctl('net/core/rmem_max') ?? '0') || 0;
-    return configValue({ generation: this.#generation, havePrev: this.#previous !== null, rmemMax, nowMsOverride: this.#nowMsOverride });
+    return configValue({
+      generation: this.#generation,
+      havePrev: this.#previous !== null,
+      localOnly: this.#routes?.usable ?? false,
+      rmemMax,
+      nowMsOverride: this.#nowMsOverride,
+    });
   }
 
   /** @internal test hooks: see lib/testing.ts. */

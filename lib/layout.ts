@@ -31,7 +31,7 @@ export const STAT_NAMES = [
 export type StatName = (typeof STAT_NAMES)[number];
 
 /** Sizes (bytes) of the shared structs. */
-export const SIZES = { sc_secret: 16, sc_config: 24, sc_ports: 8192 } as const;
+export const SIZES = { sc_secret: 16, sc_config: 24, sc_ports: 8192, sc_route_key: 20, sc_route: 4 } as const;
 
 /** Offsets (bytes) of the fields TypeScript writes. */
 export const OFFSETS = {
@@ -47,6 +47,12 @@ export const OFFSETS = {
 export const SECRET_SLOTS = 4;
 /** `sc_config.flags`: the slot before the current one holds the previous secret. */
 export const CFG_HAVE_PREV = 1;
+/** `sc_config.flags`: the routes map is complete; answer only SYNs to local destinations. */
+export const CFG_LOCAL_ONLY = 2;
+/** Capacity of the routes map (prefixes). */
+export const ROUTE_ENTRIES = 65536;
+/** RTN_LOCAL of linux/rtnetlink.h: the route type of this host's addresses. */
+export const RTN_LOCAL = 2;
 
 /** What the binding reports of the header it was compiled with. */
 export interface NativeLayout {
@@ -72,6 +78,9 @@ export function checkLayout(native: NativeLayout): void {
   }
   if (native.constants.SC_SECRET_SLOTS !== SECRET_SLOTS) problems.push('SC_SECRET_SLOTS differs');
   if (native.constants.SC_CFG_HAVE_PREV !== CFG_HAVE_PREV) problems.push('SC_CFG_HAVE_PREV differs');
+  if (native.constants.SC_CFG_LOCAL_ONLY !== CFG_LOCAL_ONLY) problems.push('SC_CFG_LOCAL_ONLY differs');
+  if (native.constants.SC_ROUTE_ENTRIES !== ROUTE_ENTRIES) problems.push('SC_ROUTE_ENTRIES differs');
+  if (native.constants.SC_RTN_LOCAL !== RTN_LOCAL) problems.push('SC_RTN_LOCAL differs');
   if (problems.length > 0) {
     throw new Error(`bpf/syncookie.h and lib/layout.ts disagree (rebuild the addon?): ${problems.join('; ')}`);
   }
@@ -109,10 +118,10 @@ export function portsBitmap(ports: Iterable<number>): Buffer {
 }
 
 /** A `struct sc_config` value. */
-export function configValue(c: { generation: number; havePrev: boolean; rmemMax: number; nowMsOverride: bigint }): Buffer {
+export function configValue(c: { generation: number; havePrev: boolean; localOnly?: boolean; rmemMax: number; nowMsOverride: bigint }): Buffer {
   const buf = Buffer.alloc(SIZES.sc_config);
   buf.writeUInt32LE(c.generation >>> 0, OFFSETS.config_generation);
-  buf.writeUInt32LE(c.havePrev ? CFG_HAVE_PREV : 0, OFFSETS.config_flags);
+  buf.writeUInt32LE((c.havePrev ? CFG_HAVE_PREV : 0) | (c.localOnly ? CFG_LOCAL_ONLY : 0), OFFSETS.config_flags);
   buf.writeUInt32LE(c.rmemMax >>> 0, OFFSETS.config_rmem_max);
   buf.writeBigUInt64LE(c.nowMsOverride, OFFSETS.config_now_ms_override);
   return buf;

@@ -6,7 +6,7 @@
 import * as path from 'node:path';
 
 /** A map of bpf/syncookie.bpf.c. */
-export type MapName = 'config' | 'secrets' | 'ports' | 'stats';
+export type MapName = 'config' | 'secrets' | 'ports' | 'stats' | 'routes';
 
 /** sizeof/offsetof of the structs in bpf/syncookie.h, as the addon was compiled. */
 export interface NativeLayout {
@@ -15,6 +15,8 @@ export interface NativeLayout {
     readonly sc_config: number;
     readonly sc_ports: number;
     readonly sc_stats: number;
+    readonly sc_route_key: number;
+    readonly sc_route: number;
   };
   readonly offsets: {
     readonly config_generation: number;
@@ -31,6 +33,9 @@ export interface NativeLayout {
     readonly SC_PORT_WORDS: number;
     readonly SC_STAT_COUNT: number;
     readonly SC_CFG_HAVE_PREV: number;
+    readonly SC_CFG_LOCAL_ONLY: number;
+    readonly SC_ROUTE_ENTRIES: number;
+    readonly SC_RTN_LOCAL: number;
   };
 }
 
@@ -68,6 +73,8 @@ export interface NativeProgram {
   mapUpdate(name: MapName, key: Uint8Array, value: Uint8Array, flags?: number): void;
   /** The value bytes; for the per-CPU stats map possibleCpus() × round_up(size, 8). */
   mapLookup(name: MapName, key: Uint8Array): Buffer;
+  /** bpf_map_delete_elem; throws ENOENT for a key that is not there. */
+  mapDelete(name: MapName, key: Uint8Array): void;
   /** BPF_PROG_TEST_RUN off the main thread; dataSizeOut 0 returns no packet. */
   testRun(data: Uint8Array, repeat: number, dataSizeOut: number): Promise<TestRunResult>;
   /** bpf_link_create(prog, ifindex, BPF_TCX_INGRESS), in the caller's netns. */
@@ -142,6 +149,32 @@ export interface NativeTcFilterInfo {
   readonly progName: string;
 }
 
+/** One route of an rtnetlink dump or event (rtmsg and its attributes). */
+export interface NativeRoute {
+  /** RTM_NEWROUTE (always, in a dump) or RTM_DELROUTE. */
+  readonly add: boolean;
+  readonly family: 4 | 6;
+  /** RTA_DST: 4 or 16 bytes, zero for a default route. */
+  readonly dst: Buffer;
+  readonly dstLen: number;
+  readonly srcLen: number;
+  readonly tos: number;
+  /** rtm_type: RTN_LOCAL (2), RTN_BROADCAST (3), ... */
+  readonly type: number;
+  /** RTA_TABLE: 255 local, 254 main, ... */
+  readonly table: number;
+  /** RTA_OIF, 0 if none. */
+  readonly ifindex: number;
+  /** RTA_PRIORITY (the metric), 0 if none. */
+  readonly priority: number;
+}
+
+/** A subscription to route changes (RTMGRP_IPV4_ROUTE, RTMGRP_IPV6_ROUTE); its thread does not keep the process alive. */
+export interface NativeRouteEvents {
+  /** Stops the subscription and its thread; idempotent. */
+  close(): void;
+}
+
 /** A class the addon exports for instanceof; it cannot be constructed from JS. */
 type NativeClass<T> = abstract new (...args: never[]) => T;
 
@@ -164,6 +197,14 @@ export interface NativeModule {
   tcDetach(ifindex: number, priority: number, handle: number): void;
   /** Deletes the clsact qdisc of ifindex, with every filter on it. */
   tcQdiscDelete(ifindex: number): void;
+  /** The routes of every table whose rtm_type is in `types` (IPv4, then IPv6), in the caller's netns, off the main thread. */
+  routeDump(types: readonly number[]): Promise<NativeRoute[]>;
+  /**
+   * Calls onEvents(routes, 0) with every route change of those types from
+   * now on, in the kernel's order; onEvents([], 105) (ENOBUFS) when
+   * events were lost. onEvents must not throw.
+   */
+  routeEvents(types: readonly number[], onEvents: (routes: NativeRoute[], errno: number) => void): NativeRouteEvents;
   /** syncookie_bpf__open + __load off the main thread; rejects with log set. */
   open(): Promise<NativeProgram>;
   /** bpf_object__open_file + __load of the file at `path`, off the main thread; rejects with log set. */
@@ -172,6 +213,7 @@ export interface NativeModule {
   readonly Link: NativeClass<NativeLink>;
   readonly TcFilter: NativeClass<NativeTcFilter>;
   readonly BpfObject: NativeClass<NativeBpfObject>;
+  readonly RouteEvents: NativeClass<NativeRouteEvents>;
 }
 
 // node-gyp-build ships no types.

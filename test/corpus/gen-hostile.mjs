@@ -301,15 +301,9 @@ export function buildCorpus() {
   add('addr4-destination-broadcast', 'addresses', a4(C4, '255.255.255.255'), 'IPv4 destination 255.255.255.255', synDrop('synDropAddress'))
   add('addr4-source-multicast', 'addresses', a4('224.0.0.1', S4), 'IPv4 source 224.0.0.1', synDrop('synDropAddress'))
   add('addr4-destination-multicast', 'addresses', a4(C4, '239.1.2.3'), 'IPv4 destination 239.1.2.3', synDrop('synDropAddress'))
-  add('addr4-destination-subnet-broadcast', 'addresses', a4(C4, '192.0.2.255'), 'IPv4 destination 192.0.2.255, the server subnet\'s broadcast (the kernel refuses it: tcp_v4_conn_request)', synDrop('synDropAddress'), {
-    bug: 'answered: a SYN-ACK from the broadcast address. Open: bpf_fib_lookup() answers BPF_FIB_LKUP_RET_FWD_DISABLED before any lookup when the interface does not forward (net/core/filter.c), and with forwarding on gives NOT_FWDED for local, broadcast and multicast alike; the route type is not exposed',
-    today: ANSWERED,
-  })
+  add('addr4-destination-subnet-broadcast', 'addresses', a4(C4, '192.0.2.255'), 'IPv4 destination 192.0.2.255, the server subnet\'s broadcast (the kernel refuses it: tcp_v4_conn_request; its route is RTN_BROADCAST)', synDrop('synDropAddress'))
   add('addr4-destination-0', 'addresses', a4(C4, '0.0.0.0'), 'IPv4 destination 0.0.0.0', synDrop('synDropAddress'))
-  add('addr4-destination-not-local', 'addresses', a4(C4, '203.0.113.9'), 'IPv4 destination 203.0.113.9, an address this host does not have', synDrop('synDropAddress'), {
-    bug: 'answered for an address that is not this host\'s: the wildcard listener matches any destination. On a router this would answer for hosts behind it. Open: no helper says whether an address is local (bpf_fib_lookup(), see addr4-destination-subnet-broadcast); the per-netns address hash (net->ipv4.inet_addr_lst) could be read through CO-RE, but its hash function has changed between kernel versions',
-    today: ANSWERED,
-  })
+  add('addr4-destination-not-local', 'addresses', a4(C4, '203.0.113.9'), 'IPv4 destination 203.0.113.9, an address this host does not have (no local route: the kernel would forward or drop it)', synDrop('synDropAddress'))
   add('addr4-source-loopback', 'addresses', a4('127.0.0.1', S4), 'IPv4 source 127.0.0.1 (legitimate on lo, a martian on the veth)', ANSWERED, {
     veth: { expect: synDrop('synDropAddress') },
   })
@@ -317,19 +311,13 @@ export function buildCorpus() {
     veth: { expect: synDrop('synDropAddress') },
   })
   add('addr4-land', 'addresses', a4(S4, S4, { sport: PORT }), 'IPv4 "land": source = destination = 192.0.2.1:8080', ANSWERED, {
-    veth: { expect: synDrop('synDropAddress') },
-    bug: 'on the veth: answered although the kernel drops a packet from its own address (minor). Open: needs the same "is this address local" answer as addr4-destination-not-local',
-    today: ANSWERED,
-    bugOn: 'veth',
+    veth: { expect: synDrop('synDropAddress'), why: 'from one of our own addresses, not on lo: a martian source (fib_validate_source(), accept_local is 0)' },
   })
   add('addr6-source-unspecified', 'addresses', a6('::', S6), 'IPv6 source ::', synDrop('synDropAddress'))
   add('addr6-source-multicast', 'addresses', a6('ff02::1', S6), 'IPv6 source ff02::1', synDrop('synDropAddress'))
   add('addr6-destination-multicast', 'addresses', a6(C6, 'ff02::1'), 'IPv6 destination ff02::1', synDrop('synDropAddress'))
   add('addr6-destination-unspecified', 'addresses', a6(C6, '::'), 'IPv6 destination ::', synDrop('synDropAddress'))
-  add('addr6-destination-not-local', 'addresses', a6(C6, '2001:db8:ffff::9'), 'IPv6 destination this host does not have', synDrop('synDropAddress'), {
-    bug: 'answered for an address that is not this host\'s, as addr4-destination-not-local',
-    today: ANSWERED,
-  })
+  add('addr6-destination-not-local', 'addresses', a6(C6, '2001:db8:ffff::9'), 'IPv6 destination this host does not have', synDrop('synDropAddress'))
   add('addr6-source-loopback', 'addresses', a6('::1', S6), 'IPv6 source ::1 (legitimate on lo, a martian on the veth)', ANSWERED, {
     veth: { expect: synDrop('synDropAddress') },
   })

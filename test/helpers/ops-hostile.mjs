@@ -42,7 +42,9 @@
 //   link, btf }, rss, heapUsed }: open fds of this process by anon-inode kind, the BPF object
 //   ids they hold (from /proc/self/fdinfo), and memory.
 
+import { execFileSync } from 'node:child_process'
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs'
+import { isIPv4 } from 'node:net'
 import { performance } from 'node:perf_hooks'
 import { inspect } from 'node:util'
 import { setFlagsFromString } from 'node:v8'
@@ -604,6 +606,46 @@ function badAddress(f, v) {
   return sv >>> 28 === 0xe || dv >>> 28 === 0xe
 }
 
+/**
+ * The namespace's routes of the types that decide local delivery, as iproute2 lists them
+ * (`ip -j route show table all`): the model's own source, not the agent's rtnetlink copy.
+ * → (addr: Buffer, v6) => the type of the longest matching route ('local', 'broadcast', ...) or null.
+ */
+function localRouteTypes() {
+  const routes = []
+  for (const family of ['-4', '-6']) {
+    for (const r of JSON.parse(execFileSync('ip', ['-j', family, 'route', 'show', 'table', 'all'], { encoding: 'utf8' }))) {
+      if (!['local', 'broadcast', 'anycast', 'multicast'].includes(r.type)) continue
+      const [addr, len] = r.dst === 'default' ? [family === '-4' ? '0.0.0.0' : '::', 0] : r.dst.split('/')
+      const v6 = !isIPv4(addr)
+      const bytes = ipBytes(addr)
+      routes.push({ v6, bytes, len: len === undefined ? bytes.length * 8 : Number(len), type: r.type })
+    }
+  }
+  return (a, v6) => {
+    let best = null
+    for (const r of routes) {
+      if (r.v6 !== v6 || (best && best.len >= r.len)) continue
+      let same = true
+      for (let bit = 0; bit < r.len && same; bit++) same = ((a[bit >> 3] ^ r.bytes[bit >> 3]) & (0x80 >> (bit & 7))) === 0
+      if (same) best = r
+    }
+    return best ? best.type : null
+  }
+}
+
+function ipBytes(addr) {
+  if (isIPv4(addr)) return Buffer.from(addr.split('.').map(Number))
+  const [head, tail = ''] = addr.split('::')
+  const words = (s) => (s ? s.split(':').map((w) => parseInt(w, 16)) : [])
+  const h = words(head)
+  const t = words(tail)
+  const all = addr.includes('::') ? [...h, ...Array(8 - h.length - t.length).fill(0), ...t] : h
+  const b = Buffer.alloc(16)
+  all.forEach((w, i) => b.writeUInt16BE(w, i * 2))
+  return b
+}
+
 function mssIndex(v6, mss) {
   const table = v6 ? [1220, 1420, 1440, 8940] : [536, 1300, 1460, 8960]
   for (let i = 3; i >= 0; i--) if (mss >= table[i]) return i
@@ -666,6 +708,9 @@ export function registerTestRun({ ops, needAgent, loadAgentModule }) {
         const seg = synL3Check(f, v)
         if (seg < 0) return drop('synDropMalformed')
         if (badAddress(f, v)) return drop('synDropAddress')
+        // destinations 'local': only a destination whose longest route is local (test_run is on
+        // lo, where a source of our own is no martian)
+        if (ctx.localOnly && ctx.routeType(v.dst, v.v6) !== 'local') return drop('synDropAddress')
         const o = programOptions(f, v, parseTcpOptions)
         if (o.malformed) return drop('synDropMalformed')
         const mss = o.mss ?? (v.v6 ? 1220 : 536)
@@ -802,6 +847,8 @@ export function registerTestRun({ ops, needAgent, loadAgentModule }) {
       program, keys, nowMs, P: await packets(), read: statsReader(program), names: mod().STAT_NAMES,
       isProtected: (p) => protectedSet.has(p),
       isListening: (p) => listeningSet.has(p),
+      localOnly: agent.destinations === 'local',
+      routeType: localRouteTypes(),
     }
   }
 

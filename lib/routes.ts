@@ -1,0 +1,234 @@
+/**
+ * Which destinations are this host's: the program answers a SYN only for an
+ * address whose route is RTN_LOCAL, as the kernel's routing decision after
+ * TC ingress would deliver it (ip_route_input_slow(), ip6_route_input()).
+ * No BPF helper answers that (bpf_fib_lookup() refuses on an interface that
+ * does not forward, and does not tell local from broadcast when it does), so
+ * this keeps the program's `routes` map a copy of the namespace's routes of
+ * the types that decide local delivery, from an rtnetlink dump and the route
+ * events that follow it.
+ *
+ * Routes come from every table, so a VRF's or a policy table's local routes
+ * count; the longest match wins across tables. An lo `local 0.0.0.0/0` in a
+ * TPROXY table therefore makes every IPv4 destination local: the check errs
+ * towards answering, as the agent did before it had one.
+ */
+import { SIZES, RTN_LOCAL } from './layout';
+import type { NativeModule, NativeProgram, NativeRoute, NativeRouteEvents } from './native';
+
+/** rtm_type values of linux/rtnetlink.h that the map keeps. */
+export const RTN = { LOCAL: RTN_LOCAL, BROADCAST: 3, ANYCAST: 4, MULTICAST: 5 } as const;
+const KEPT_TYPES = [RTN.LOCAL, RTN.BROADCAST, RTN.ANYCAST, RTN.MULTICAST];
+const ENOBUFS = 105;
+/** After a failed write (the map full, ENOMEM), the whole map is rebuilt this much later. */
+const RETRY_MS = 1000;
+
+/** The `struct sc_route_key` of a route: IPv4 as ::ffff:a.b.c.d/96+len. */
+export function routeKey(family: 4 | 6, dst: Uint8Array, dstLen: number): Buffer {
+  const key = Buffer.alloc(SIZES.sc_route_key);
+  if (family === 4) {
+    key.writeUInt32LE(96 + dstLen, 0);
+    key[14] = 0xff;
+    key[15] = 0xff;
+    Buffer.from(dst.buffer, dst.byteOffset, 4).copy(key, 16);
+  } else {
+    key.writeUInt32LE(dstLen, 0);
+    Buffer.from(dst.buffer, dst.byteOffset, 16).copy(key, 4);
+  }
+  // bits past the prefix are the kernel's business, but two keys for one prefix must be equal
+  const bits = key.readUInt32LE(0);
+  for (let bit = bits; bit < 128; bit++) key[4 + (bit >> 3)] &= ~(0x80 >> (bit & 7));
+  return key;
+}
+
+/** What identifies one route of the kernel's (a deletion names it the same way). */
+function routeId(r: NativeRoute): string {
+  return `${r.table}|${r.family}|${Buffer.from(r.dst).toString('hex')}/${r.dstLen}|${r.tos}|${r.priority}|${r.ifindex}|${r.type}`;
+}
+
+/** The value of a prefix's entry: RTN_LOCAL if any of its routes is local, else the lowest type. */
+function prefixType(types: Map<string, number>): number {
+  let best = 0;
+  for (const t of types.values()) {
+    if (t === RTN.LOCAL) return t;
+    if (best === 0 || t < best) best = t;
+  }
+  return best;
+}
+
+function routeValue(type: number): Buffer {
+  const b = Buffer.alloc(SIZES.sc_route);
+  b.writeUInt32LE(type >>> 0, 0);
+  return b;
+}
+
+/**
+ * Keeps `program`'s routes map equal to the routes of the caller's network
+ * namespace. `onUsable(usable)` is called whenever the map becomes, or stops
+ * being, a complete copy (a write failed): the program checks destinations
+ * only while it is.
+ */
+export class RouteMirror {
+  readonly #native: NativeModule;
+  readonly #program: NativeProgram;
+  readonly #onUsable: (usable: boolean) => void;
+  /** route id -> [prefix key hex, type] */
+  readonly #routes = new Map<string, [string, number]>();
+  /** prefix key hex -> (route id -> type) */
+  readonly #prefixes = new Map<string, Map<string, number>>();
+  /** prefix key hex -> the type in the BPF map */
+  readonly #written = new Map<string, number>();
+  #events: NativeRouteEvents | null = null;
+  /** Events that arrived while a dump was running: applied on top of it. */
+  #pending: NativeRoute[] | null = null;
+  #syncs = 0;
+  #usable = false;
+  #closed = false;
+  #retry: NodeJS.Timeout | null = null;
+
+  constructor(native: NativeModule, program: NativeProgram, onUsable: (usable: boolean) => void) {
+    this.#native = native;
+    this.#program = program;
+    this.#onUsable = onUsable;
+  }
+
+  /** Whether the map is a complete copy now. */
+  get usable(): boolean {
+    return this.#usable;
+  }
+
+  /** Number of prefixes in the map. */
+  get size(): number {
+    return this.#written.size;
+  }
+
+  /** Subscribes, dumps and fills the map; rejects if the first dump fails. */
+  async start(): Promise<void> {
+    this.#events = this.#native.routeEvents(KEPT_TYPES, (routes, errno) => this.#onEvents(routes, errno));
+    await this.#sync();
+  }
+
+  /** Stops following the routes; the map keeps what it has. Idempotent. */
+  close(): void {
+    this.#closed = true;
+    if (this.#retry) clearTimeout(this.#retry);
+    this.#retry = null;
+    this.#events?.close();
+    this.#events = null;
+  }
+
+  #onEvents(routes: NativeRoute[], errno: number): void {
+    if (this.#closed) return;
+    if (this.#pending) this.#pending.push(...routes);
+    else for (const r of routes) this.#apply(r, true);
+    if (errno === ENOBUFS) {
+      // events were lost: the table is rebuilt from a new dump
+      this.#sync().catch(() => this.#scheduleRetry());
+    }
+  }
+
+  /**
+   * A dump replaces the table, then the events received since the
+   * subscription was made are applied over it in order: the last word on
+   * each route is an event if there was one, else the dump.
+   */
+  async #sync(): Promise<void> {
+    const sync = ++this.#syncs;
+    this.#pending = [];
+    let dumped: NativeRoute[];
+    try {
+      dumped = await this.#native.routeDump(KEPT_TYPES);
+    } catch (err) {
+      if (sync === this.#syncs) this.#pending = null;
+      throw err;
+    }
+    if (sync !== this.#syncs || this.#closed) return; // a later dump supersedes this one
+    const pending = this.#pending ?? [];
+    this.#pending = null;
+    this.#routes.clear();
+    this.#prefixes.clear();
+    for (const r of dumped) this.#apply(r, false);
+    for (const r of pending) this.#apply(r, false);
+    this.#writeAll();
+  }
+
+  #scheduleRetry(): void {
+    if (this.#closed || this.#retry) return;
+    this.#retry = setTimeout(() => {
+      this.#retry = null;
+      this.#sync().catch(() => this.#scheduleRetry());
+    }, RETRY_MS);
+    this.#retry.unref();
+  }
+
+  /** Adds or removes one route in the table; `write` updates its prefix in the map too. */
+  #apply(r: NativeRoute, write: boolean): void {
+    if (r.srcLen !== 0) return; // source-specific (IPv6 subtrees): not a statement about the destination
+    const id = routeId(r);
+    const prefix = routeKey(r.family, r.dst, r.dstLen).toString('hex');
+    let types = this.#prefixes.get(prefix);
+    if (r.add) {
+      if (!types) this.#prefixes.set(prefix, (types = new Map()));
+      types.set(id, r.type);
+      this.#routes.set(id, [prefix, r.type]);
+    } else {
+      this.#routes.delete(id);
+      types?.delete(id);
+      if (types?.size === 0) this.#prefixes.delete(prefix);
+    }
+    if (write) this.#writePrefix(prefix);
+  }
+
+  #writePrefix(prefix: string): void {
+    const types = this.#prefixes.get(prefix);
+    const want = types ? prefixType(types) : 0;
+    if (this.#written.get(prefix) === want || (want === 0 && !this.#written.has(prefix))) return;
+    try {
+      const key = Buffer.from(prefix, 'hex');
+      if (want === 0) {
+        this.#program.mapDelete('routes', key);
+        this.#written.delete(prefix);
+      } else {
+        this.#program.mapUpdate('routes', key, routeValue(want));
+        this.#written.set(prefix, want);
+      }
+    } catch {
+      // the map is full (SC_ROUTE_ENTRIES) or the kernel is short of memory
+      this.#setUsable(false);
+      this.#scheduleRetry();
+    }
+  }
+
+  /** Makes the map equal to the table: new and changed prefixes first, then the deletions. */
+  #writeAll(): void {
+    let ok = true;
+    const key = (prefix: string) => Buffer.from(prefix, 'hex');
+    for (const [prefix, types] of this.#prefixes) {
+      const want = prefixType(types);
+      if (this.#written.get(prefix) === want) continue;
+      try {
+        this.#program.mapUpdate('routes', key(prefix), routeValue(want));
+        this.#written.set(prefix, want);
+      } catch {
+        ok = false;
+      }
+    }
+    for (const prefix of [...this.#written.keys()]) {
+      if (this.#prefixes.has(prefix)) continue;
+      try {
+        this.#program.mapDelete('routes', key(prefix));
+      } catch {
+        // ENOENT: not there, which is what was wanted
+      }
+      this.#written.delete(prefix);
+    }
+    this.#setUsable(ok);
+    if (!ok) this.#scheduleRetry();
+  }
+
+  #setUsable(usable: boolean): void {
+    if (this.#usable === usable) return;
+    this.#usable = usable;
+    this.#onUsable(usable);
+  }
+}
