@@ -667,17 +667,23 @@ static __always_inline int bad_address(struct __sk_buff *skb, const struct pkt *
  * (RTN_LOCAL: the kernel delivers it here), 0 if none does. */
 static __always_inline __u32 route_type(const struct pkt *p, const __be32 *a)
 {
-	struct sc_route_key k = { .prefixlen = 128 };
+	/* field by field: an initialiser would be a .rodata map of its own */
+	__u32 k[5];
 	struct sc_route *r;
 
+	k[0] = 128;
 	if (p->v6) {
-		__builtin_memcpy(k.addr, a, 16);
+		k[1] = a[0];
+		k[2] = a[1];
+		k[3] = a[2];
+		k[4] = a[3];
 	} else {
-		k.addr[10] = 0xff;
-		k.addr[11] = 0xff;
-		__builtin_memcpy(&k.addr[12], a, 4);
+		k[1] = 0;
+		k[2] = 0;
+		k[3] = bpf_htonl(0xffff);
+		k[4] = a[0];
 	}
-	r = bpf_map_lookup_elem(&routes, &k);
+	r = bpf_map_lookup_elem(&routes, k); /* struct sc_route_key */
 	return r ? r->type : 0;
 }
 

@@ -498,6 +498,10 @@ export class SynCookieAgent {
         if (agent.#program) agent.#program.mapUpdate('config', u32Key(0), agent.#configValue());
       },
       keys: () => (agent.#previous ? [agent.#current, agent.#previous] : [agent.#current]),
+      routes: () => {
+        const r = agent.#routes;
+        return r ? { size: r.size, usable: r.usable, dumps: r.dumps } : null;
+      },
     };
   }
 }
@@ -507,4 +511,6 @@ export interface AgentInternals {
   load(): Promise<NativeProgram>;
   setClock(ms: number | null): void;
   keys(): Uint8Array[];
+  /** destinations 'local': the routes map's prefixes, whether the program uses it, dumps applied. */
+  routes(): { size: number; usable: boolean; dumps: number } | null;
 }

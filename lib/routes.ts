@@ -82,6 +82,7 @@ export class RouteMirror {
   /** Events that arrived while a dump was running: applied on top of it. */
   #pending: NativeRoute[] | null = null;
   #syncs = 0;
+  #dumps = 0;
   #usable = false;
   #closed = false;
   #retry: NodeJS.Timeout | null = null;
@@ -100,6 +101,11 @@ export class RouteMirror {
   /** Number of prefixes in the map. */
   get size(): number {
     return this.#written.size;
+  }
+
+  /** Dumps applied to the map so far: 1 after start(), one more per rebuild. */
+  get dumps(): number {
+    return this.#dumps;
   }
 
   /** Subscribes, dumps and fills the map; rejects if the first dump fails. */
@@ -149,6 +155,7 @@ export class RouteMirror {
     this.#prefixes.clear();
     for (const r of dumped) this.#apply(r, false);
     for (const r of pending) this.#apply(r, false);
+    this.#dumps++;
     this.#writeAll();
   }
 

@@ -6,6 +6,8 @@
 //   hostile.programIds              → { prog, maps: { config, secrets, ports, stats } }: kernel ids
 //                                     of the worker's agent's program and maps (loads it)
 //   hostile.attachments             → [[ifname, mode], ...]: the agent's `attachments`
+//   hostile.routes                  → { size, usable, dumps } of the agent's routes map, null
+//                                     with destinations 'any' (SynCookieAgent._internals)
 //   hostile.cycleAttach({ ifname, count, mode? })
 //       attach + detach of the worker's agent, `count` times (after one warm-up cycle)
 //       → { before, after, ms, linkIds }  (linkIds: tcx link ids seen on sampled cycles)
@@ -160,6 +162,7 @@ function errorFields(err) {
 export function register({ ops, needAgent, loadAgentModule }) {
   registerTestRun({ ops, needAgent, loadAgentModule })
   const SynCookieAgent = () => loadAgentModule().SynCookieAgent
+  ops['hostile.routes'] = () => SynCookieAgent()._internals(needAgent()).routes()
   const attachOpts = (mode) => (mode === undefined ? {} : { mode })
 
   /** The kernel ids of an agent's program and maps (loading it if needed). */

@@ -103,6 +103,13 @@ const CTOR_CASES: Case[] = [
   { what: 'a duplicate port', ctor: ports([8080, 8081, 8080]), field: /options\.ports\[2\]/ },
   { what: '70,000 ports (duplicates)', ctor: ports(Array.from({ length: 70_000 }, (_, i) => (i % 65535) + 1)), field: /options\.ports\[65535\]/ },
   { what: 'options whose property reads throw', ctor: [T.throwing], field: /./, names: ['Error', 'TypeError', 'RangeError'] },
+  { what: "destinations 'all'", ctor: [{ ports: [8080], destinations: 'all' }], field: /options\.destinations/, names: ['RangeError'] },
+  { what: "destinations ''", ctor: [{ ports: [8080], destinations: '' }], field: /options\.destinations/, names: ['RangeError'] },
+  { what: "destinations 'LOCAL'", ctor: [{ ports: [8080], destinations: 'LOCAL' }], field: /options\.destinations/, names: ['RangeError'] },
+  { what: 'destinations null', ctor: [{ ports: [8080], destinations: null }], field: /options\.destinations/, names: ['TypeError'] },
+  { what: 'destinations true', ctor: [{ ports: [8080], destinations: true }], field: /options\.destinations/, names: ['TypeError'] },
+  { what: 'destinations 0', ctor: [{ ports: [8080], destinations: 0 }], field: /options\.destinations/, names: ['TypeError'] },
+  { what: "destinations ['local']", ctor: [{ ports: [8080], destinations: ['local'] }], field: /options\.destinations/, names: ['TypeError'] },
 ]
 
 // Holes: forEach skips them; validation must not (they once passed).

@@ -25,6 +25,7 @@
  * reported packet index i is rebuilt from (seed, i) alone (ops-hostile.mjs packetRng).
  */
 import { afterAll, beforeAll, expect, it } from 'vitest'
+import { run } from '../helpers/exec.js'
 import { loadHostileOps } from '../helpers/hostile.js'
 import { describeKernel, requireDist } from '../helpers/kernel.js'
 import { createNamespace, namespaceName, removeLeftovers } from '../helpers/netns.js'
@@ -76,6 +77,10 @@ describeKernel('fuzz: mutated SYNs and ACKs through BPF_PROG_TEST_RUN', () => {
     requireDist()
     await removeLeftovers(PREFIX)
     await createNamespace(ns)
+    // the base frames' server addresses are this namespace's (destinations 'local'): a flip in
+    // a destination address mostly makes it another host's, which the model predicts too
+    await run(['ip', '-n', ns, 'addr', 'add', '192.0.2.1/24', 'dev', 'lo'])
+    await run(['ip', '-n', ns, 'addr', 'add', '2001:db8::1/64', 'dev', 'lo', 'nodad'])
     w = await NsWorker.start(ns)
     for (const port of PORTS) {
       await w.listen({ host: '0.0.0.0', port, mode: 'hold' })

@@ -5,7 +5,7 @@
 import { beforeEach, describe, expect, it, vi } from 'vitest'
 import { SynCookieAgent } from '../../lib/agent'
 import { BpfError, InterfaceNotFoundError, NotSupportedError, PermissionError } from '../../lib/errors'
-import { CFG_HAVE_PREV, OFFSETS, SECRET_SLOTS, SIZES, STAT_NAMES } from '../../lib/layout'
+import { CFG_HAVE_PREV, CFG_LOCAL_ONLY, OFFSETS, ROUTE_ENTRIES, RTN_LOCAL, SECRET_SLOTS, SIZES, STAT_NAMES } from '../../lib/layout'
 import type { NativeLink, NativeModule, NativeProgram, NativeTcFilter } from '../../lib/native'
 
 const host = vi.hoisted(() => ({
@@ -86,7 +86,15 @@ function fakeNative(kernel: FakeKernel) {
       sizes: { ...SIZES, sc_stats: STAT_NAMES.length * 8 },
       offsets: { ...OFFSETS },
       statNames: [...STAT_NAMES],
-      constants: { SC_SECRET_SLOTS: SECRET_SLOTS, SC_PORT_WORDS: SIZES.sc_ports / 8, SC_STAT_COUNT: STAT_NAMES.length, SC_CFG_HAVE_PREV: CFG_HAVE_PREV },
+      constants: {
+        SC_SECRET_SLOTS: SECRET_SLOTS,
+        SC_PORT_WORDS: SIZES.sc_ports / 8,
+        SC_STAT_COUNT: STAT_NAMES.length,
+        SC_CFG_HAVE_PREV: CFG_HAVE_PREV,
+        SC_CFG_LOCAL_ONLY: CFG_LOCAL_ONLY,
+        SC_ROUTE_ENTRIES: ROUTE_ENTRIES,
+        SC_RTN_LOCAL: RTN_LOCAL,
+      },
     }),
     possibleCpus: () => 1,
     clockTaiNs: () => 0n,
@@ -94,6 +102,8 @@ function fakeNative(kernel: FakeKernel) {
     ifIndexToName: () => 'eth0',
     queryTcx: () => 0,
     tcFilters: () => [],
+    routeDump: async () => [],
+    routeEvents: () => ({ close: () => undefined }),
     open: async () => {
       calls.push('open')
       const err = kernel.open?.()
