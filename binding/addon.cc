@@ -56,6 +56,7 @@ Napi::Value Layout(const Napi::CallbackInfo& info) {
   constants.Set("SC_STAT_COUNT", number(SC_STAT_COUNT));
   constants.Set("SC_CFG_HAVE_PREV", number(SC_CFG_HAVE_PREV));
   constants.Set("SC_CFG_LOCAL_ONLY", number(SC_CFG_LOCAL_ONLY));
+  constants.Set("SC_CFG_LOCAL_NETS", number(SC_CFG_LOCAL_NETS));
   constants.Set("SC_ROUTE_ENTRIES", number(SC_ROUTE_ENTRIES));
   constants.Set("SC_RTN_LOCAL", number(SC_RTN_LOCAL));
 

@@ -87,8 +87,9 @@ bpf_map* Program::MapArg(const Napi::CallbackInfo& info, size_t i) const {
   if (name == "ports") return skel->maps.ports;
   if (name == "stats") return skel->maps.stats;
   if (name == "routes") return skel->maps.routes;
+  if (name == "hosts") return skel->maps.hosts;
   throw Napi::TypeError::New(info.Env(),
-                             "unknown map '" + name + "' (config, secrets, ports, stats or routes)");
+                             "unknown map '" + name + "' (config, secrets, ports, stats, routes or hosts)");
 }
 
 int Program::DupProgFd(Napi::Env env) const {

@@ -109,6 +109,14 @@ struct {
 } stats SEC(".maps");
 
 struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SC_ROUTE_ENTRIES);
+	__uint(map_flags, BPF_F_NO_PREALLOC); /* filled by the table, not by packets */
+	__type(key, struct sc_route_key);     /* prefixlen always 128 */
+	__type(value, struct sc_route);
+} hosts SEC(".maps");
+
+struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
 	__uint(max_entries, SC_ROUTE_ENTRIES);
 	__uint(map_flags, BPF_F_NO_PREALLOC); /* required of an LPM trie */
@@ -663,12 +671,12 @@ static __always_inline int bad_address(struct __sk_buff *skb, const struct pkt *
 	return 0;
 }
 
-/* The type of the longest route of the routes map that covers `a`
- * (RTN_LOCAL: the kernel delivers it here), 0 if none does. */
-static __always_inline __u32 route_type(const struct pkt *p, const __be32 *a)
+/* The type of the longest route that covers `a` (RTN_LOCAL: the kernel
+ * delivers it here), 0 if none does or none that could be local. */
+static __always_inline __u32 route_type(const struct pkt *p, const __be32 *a, __u32 flags)
 {
 	/* field by field: an initialiser would be a .rodata map of its own */
-	__u32 k[5];
+	__u32 k[5]; /* struct sc_route_key */
 	struct sc_route *r;
 
 	k[0] = 128;
@@ -683,7 +691,12 @@ static __always_inline __u32 route_type(const struct pkt *p, const __be32 *a)
 		k[3] = bpf_htonl(0xffff);
 		k[4] = a[0];
 	}
-	r = bpf_map_lookup_elem(&routes, k); /* struct sc_route_key */
+	r = bpf_map_lookup_elem(&hosts, k);
+	if (r)
+		return r->type;
+	if (!(flags & SC_CFG_LOCAL_NETS))
+		return 0;
+	r = bpf_map_lookup_elem(&routes, k);
 	return r ? r->type : 0;
 }
 
@@ -718,15 +731,19 @@ static __always_inline int accept_local(struct __sk_buff *skb)
 static __always_inline int not_local(struct __sk_buff *skb, const struct pkt *p)
 {
 	struct sc_config *cfg;
-	__u32 k = 0;
+	__u32 k = 0, t;
 
 	cfg = bpf_map_lookup_elem(&config, &k);
 	if (!cfg || !(cfg->flags & SC_CFG_LOCAL_ONLY))
 		return 0;
-	if (route_type(p, p->daddr) != SC_RTN_LOCAL)
+	t = route_type(p, p->daddr, cfg->flags);
+	/* 127.0.0.0/8 is lo's local route (off lo bad_address() dropped it), kept
+	 * out of SC_CFG_LOCAL_NETS so that the flag stays clear on most hosts;
+	 * 127.255.255.255 is a host route (broadcast) and found above */
+	if (t != SC_RTN_LOCAL && !(t == 0 && !p->v6 && (bpf_ntohl(p->daddr[0]) >> 24) == 127))
 		return 1;
 	if (!p->v6 && skb->ifindex != SC_LOOPBACK_IFINDEX &&
-	    route_type(p, p->saddr) == SC_RTN_LOCAL && !accept_local(skb))
+	    route_type(p, p->saddr, cfg->flags) == SC_RTN_LOCAL && !accept_local(skb))
 		return 1;
 	return 0;
 }

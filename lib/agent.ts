@@ -436,7 +436,12 @@ export class SynCookieAgent {
         if (this.#destinations === 'local') {
           // filled before the program is attached anywhere: no SYN sees a half-built map
           const routes = new RouteMirror(this.#nativeModule(), program, () => {
-            if (this.#program === program) program.mapUpdate('config', u32Key(0), this.#configValue());
+            if (this.#program !== program) return;
+            try {
+              program.mapUpdate('config', u32Key(0), this.#configValue());
+            } catch {
+              // an array map's update fails only for a closed program: nothing left to check
+            }
           });
           try {
             await routes.start();
@@ -484,6 +489,7 @@ export class SynCookieAgent {
       generation: this.#generation,
       havePrev: this.#previous !== null,
       localOnly: this.#routes?.usable ?? false,
+      localNets: this.#routes?.localNets ?? false,
       rmemMax,
       nowMsOverride: this.#nowMsOverride,
     });
@@ -500,7 +506,7 @@ export class SynCookieAgent {
       keys: () => (agent.#previous ? [agent.#current, agent.#previous] : [agent.#current]),
       routes: () => {
         const r = agent.#routes;
-        return r ? { size: r.size, usable: r.usable, dumps: r.dumps } : null;
+        return r ? { size: r.size, usable: r.usable, localNets: r.localNets, dumps: r.dumps } : null;
       },
     };
   }
@@ -511,6 +517,6 @@ export interface AgentInternals {
   load(): Promise<NativeProgram>;
   setClock(ms: number | null): void;
   keys(): Uint8Array[];
-  /** destinations 'local': the routes map's prefixes, whether the program uses it, dumps applied. */
-  routes(): { size: number; usable: boolean; dumps: number } | null;
+  /** destinations 'local': prefixes in the route maps, whether the program uses them, dumps applied. */
+  routes(): { size: number; usable: boolean; localNets: boolean; dumps: number } | null;
 }

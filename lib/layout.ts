@@ -49,6 +49,8 @@ export const SECRET_SLOTS = 4;
 export const CFG_HAVE_PREV = 1;
 /** `sc_config.flags`: the routes map is complete; answer only SYNs to local destinations. */
 export const CFG_LOCAL_ONLY = 2;
+/** `sc_config.flags`: a local route for a prefix exists; look in the LPM trie after the hash. */
+export const CFG_LOCAL_NETS = 4;
 /** Capacity of the routes map (prefixes). */
 export const ROUTE_ENTRIES = 65536;
 /** RTN_LOCAL of linux/rtnetlink.h: the route type of this host's addresses. */
@@ -79,6 +81,7 @@ export function checkLayout(native: NativeLayout): void {
   if (native.constants.SC_SECRET_SLOTS !== SECRET_SLOTS) problems.push('SC_SECRET_SLOTS differs');
   if (native.constants.SC_CFG_HAVE_PREV !== CFG_HAVE_PREV) problems.push('SC_CFG_HAVE_PREV differs');
   if (native.constants.SC_CFG_LOCAL_ONLY !== CFG_LOCAL_ONLY) problems.push('SC_CFG_LOCAL_ONLY differs');
+  if (native.constants.SC_CFG_LOCAL_NETS !== CFG_LOCAL_NETS) problems.push('SC_CFG_LOCAL_NETS differs');
   if (native.constants.SC_ROUTE_ENTRIES !== ROUTE_ENTRIES) problems.push('SC_ROUTE_ENTRIES differs');
   if (native.constants.SC_RTN_LOCAL !== RTN_LOCAL) problems.push('SC_RTN_LOCAL differs');
   if (problems.length > 0) {
@@ -118,10 +121,18 @@ export function portsBitmap(ports: Iterable<number>): Buffer {
 }
 
 /** A `struct sc_config` value. */
-export function configValue(c: { generation: number; havePrev: boolean; localOnly?: boolean; rmemMax: number; nowMsOverride: bigint }): Buffer {
+export function configValue(c: {
+  generation: number;
+  havePrev: boolean;
+  localOnly?: boolean;
+  localNets?: boolean;
+  rmemMax: number;
+  nowMsOverride: bigint;
+}): Buffer {
   const buf = Buffer.alloc(SIZES.sc_config);
   buf.writeUInt32LE(c.generation >>> 0, OFFSETS.config_generation);
-  buf.writeUInt32LE((c.havePrev ? CFG_HAVE_PREV : 0) | (c.localOnly ? CFG_LOCAL_ONLY : 0), OFFSETS.config_flags);
+  const flags = (c.havePrev ? CFG_HAVE_PREV : 0) | (c.localOnly ? CFG_LOCAL_ONLY : 0) | (c.localNets ? CFG_LOCAL_NETS : 0);
+  buf.writeUInt32LE(flags, OFFSETS.config_flags);
   buf.writeUInt32LE(c.rmemMax >>> 0, OFFSETS.config_rmem_max);
   buf.writeBigUInt64LE(c.nowMsOverride, OFFSETS.config_now_ms_override);
   return buf;

@@ -6,7 +6,7 @@
 import * as path from 'node:path';
 
 /** A map of bpf/syncookie.bpf.c. */
-export type MapName = 'config' | 'secrets' | 'ports' | 'stats' | 'routes';
+export type MapName = 'config' | 'secrets' | 'ports' | 'stats' | 'routes' | 'hosts';
 
 /** sizeof/offsetof of the structs in bpf/syncookie.h, as the addon was compiled. */
 export interface NativeLayout {
@@ -34,6 +34,7 @@ export interface NativeLayout {
     readonly SC_STAT_COUNT: number;
     readonly SC_CFG_HAVE_PREV: number;
     readonly SC_CFG_LOCAL_ONLY: number;
+    readonly SC_CFG_LOCAL_NETS: number;
     readonly SC_ROUTE_ENTRIES: number;
     readonly SC_RTN_LOCAL: number;
   };

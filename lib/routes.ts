@@ -16,6 +16,9 @@
 import { SIZES, RTN_LOCAL } from './layout';
 import type { NativeModule, NativeProgram, NativeRoute, NativeRouteEvents } from './native';
 
+/** The key of 127.0.0.0/8 (lo's local route), which the program knows without a lookup. */
+const LOOPBACK_NET = '68000000' + '00000000000000000000ffff7f000000';
+
 /** rtm_type values of linux/rtnetlink.h that the map keeps. */
 export const RTN = { LOCAL: RTN_LOCAL, BROADCAST: 3, ANYCAST: 4, MULTICAST: 5 } as const;
 const KEPT_TYPES = [RTN.LOCAL, RTN.BROADCAST, RTN.ANYCAST, RTN.MULTICAST];
@@ -62,22 +65,30 @@ function routeValue(type: number): Buffer {
   return b;
 }
 
+/** The map a prefix goes in: one address (prefixlen 128) in the hash, shorter ones in the LPM trie. */
+function mapOf(prefix: string): 'hosts' | 'routes' {
+  return prefix.startsWith('80000000') ? 'hosts' : 'routes';
+}
+
 /**
- * Keeps `program`'s routes map equal to the routes of the caller's network
- * namespace. `onUsable(usable)` is called whenever the map becomes, or stops
- * being, a complete copy (a write failed): the program checks destinations
- * only while it is.
+ * Keeps `program`'s `hosts` and `routes` maps equal to the routes of the
+ * caller's network namespace (see bpf/syncookie.h). `onChange()` is called
+ * whenever {@link usable} or {@link localNets} changes: the program checks
+ * destinations only while the maps are a complete copy (a write can fail),
+ * and looks in the LPM trie only while it holds a local prefix.
  */
 export class RouteMirror {
   readonly #native: NativeModule;
   readonly #program: NativeProgram;
-  readonly #onUsable: (usable: boolean) => void;
+  readonly #onChange: () => void;
   /** route id -> [prefix key hex, type] */
   readonly #routes = new Map<string, [string, number]>();
   /** prefix key hex -> (route id -> type) */
   readonly #prefixes = new Map<string, Map<string, number>>();
   /** prefix key hex -> the type in the BPF map */
   readonly #written = new Map<string, number>();
+  /** prefixes (not one address, not 127.0.0.0/8) written as RTN_LOCAL */
+  readonly #localNets = new Set<string>();
   #events: NativeRouteEvents | null = null;
   /** Events that arrived while a dump was running: applied on top of it. */
   #pending: NativeRoute[] | null = null;
@@ -87,10 +98,10 @@ export class RouteMirror {
   #closed = false;
   #retry: NodeJS.Timeout | null = null;
 
-  constructor(native: NativeModule, program: NativeProgram, onUsable: (usable: boolean) => void) {
+  constructor(native: NativeModule, program: NativeProgram, onChange: () => void) {
     this.#native = native;
     this.#program = program;
-    this.#onUsable = onUsable;
+    this.#onChange = onChange;
   }
 
   /** Whether the map is a complete copy now. */
@@ -98,7 +109,12 @@ export class RouteMirror {
     return this.#usable;
   }
 
-  /** Number of prefixes in the map. */
+  /** Whether a prefix other than 127.0.0.0/8 is local (AnyIP): the LPM trie must be looked at. */
+  get localNets(): boolean {
+    return this.#localNets.size > 0;
+  }
+
+  /** Number of prefixes in the maps. */
   get size(): number {
     return this.#written.size;
   }
@@ -188,54 +204,51 @@ export class RouteMirror {
 
   #writePrefix(prefix: string): void {
     const types = this.#prefixes.get(prefix);
-    const want = types ? prefixType(types) : 0;
-    if (this.#written.get(prefix) === want || (want === 0 && !this.#written.has(prefix))) return;
+    const nets = this.localNets;
+    if (!this.#write(prefix, types ? prefixType(types) : 0)) {
+      // the map is full (SC_ROUTE_ENTRIES) or the kernel is short of memory
+      this.#usable = false;
+      this.#onChange();
+      this.#scheduleRetry();
+    } else if (nets !== this.localNets) {
+      this.#onChange();
+    }
+  }
+
+  /** Puts `type` (0: nothing) into the map for `prefix`; false if the kernel refused. */
+  #write(prefix: string, type: number): boolean {
+    const had = this.#written.get(prefix);
+    if (had === type || (type === 0 && had === undefined)) return true;
+    const key = Buffer.from(prefix, 'hex');
     try {
-      const key = Buffer.from(prefix, 'hex');
-      if (want === 0) {
-        this.#program.mapDelete('routes', key);
+      if (type === 0) {
+        try {
+          this.#program.mapDelete(mapOf(prefix), key);
+        } catch (err) {
+          if ((err as { errno?: number }).errno !== 2) throw err; // ENOENT: not there, as wanted
+        }
         this.#written.delete(prefix);
       } else {
-        this.#program.mapUpdate('routes', key, routeValue(want));
-        this.#written.set(prefix, want);
+        this.#program.mapUpdate(mapOf(prefix), key, routeValue(type));
+        this.#written.set(prefix, type);
       }
     } catch {
-      // the map is full (SC_ROUTE_ENTRIES) or the kernel is short of memory
-      this.#setUsable(false);
-      this.#scheduleRetry();
+      return false;
     }
+    if (type === RTN.LOCAL && mapOf(prefix) === 'routes' && prefix !== LOOPBACK_NET) this.#localNets.add(prefix);
+    else this.#localNets.delete(prefix);
+    return true;
   }
 
-  /** Makes the map equal to the table: new and changed prefixes first, then the deletions. */
+  /** Makes the maps equal to the table: new and changed prefixes first, then the deletions. */
   #writeAll(): void {
     let ok = true;
-    const key = (prefix: string) => Buffer.from(prefix, 'hex');
-    for (const [prefix, types] of this.#prefixes) {
-      const want = prefixType(types);
-      if (this.#written.get(prefix) === want) continue;
-      try {
-        this.#program.mapUpdate('routes', key(prefix), routeValue(want));
-        this.#written.set(prefix, want);
-      } catch {
-        ok = false;
-      }
-    }
+    for (const [prefix, types] of this.#prefixes) ok = this.#write(prefix, prefixType(types)) && ok;
     for (const prefix of [...this.#written.keys()]) {
-      if (this.#prefixes.has(prefix)) continue;
-      try {
-        this.#program.mapDelete('routes', key(prefix));
-      } catch {
-        // ENOENT: not there, which is what was wanted
-      }
-      this.#written.delete(prefix);
+      if (!this.#prefixes.has(prefix)) ok = this.#write(prefix, 0) && ok;
     }
-    this.#setUsable(ok);
+    this.#usable = ok;
+    this.#onChange();
     if (!ok) this.#scheduleRetry();
-  }
-
-  #setUsable(usable: boolean): void {
-    if (this.#usable === usable) return;
-    this.#usable = usable;
-    this.#onUsable(usable);
   }
 }

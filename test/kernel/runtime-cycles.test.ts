@@ -71,9 +71,9 @@ describeKernel('attach/detach and open/close cycles leak nothing', () => {
       const ctx = report(`attach/detach ${mode}`, r, CYCLES[mode], k0, await bpfObjectIds())
       expect(r.after.fds, `open fds: ${ctx}`).toBe(r.before.fds)
       expect(bpfKinds(r.after), ctx).toEqual(bpfKinds(r.before))
-      // the loaded program is kept between attachments: one program, its six maps (config,
-      // secrets, ports, stats, scratch, routes), one BTF, no link
-      expect(bpfKinds(r.after), ctx).toEqual({ 'bpf-prog': 1, 'bpf-map': 6, bpf_link: 0, btf: 1 })
+      // the loaded program is kept between attachments: one program, its seven maps (config,
+      // secrets, ports, stats, scratch, hosts, routes), one BTF, no link
+      expect(bpfKinds(r.after), ctx).toEqual({ 'bpf-prog': 1, 'bpf-map': 7, bpf_link: 0, btf: 1 })
       expect(r.after.ids.prog, ctx).toEqual(r.before.ids.prog)
       expect(r.after.rss - r.before.rss, `RSS growth: ${ctx}`).toBeLessThan(16 * MiB)
       expect(r.after.heapUsed - r.before.heapUsed, `heap growth: ${ctx}`).toBeLessThan(4 * MiB)

@@ -21,6 +21,7 @@ const del = (r: NativeRoute): NativeRoute => ({ ...r, add: false })
 /** A fake addon and program: dumps answer from `dumps` in order, the map is a Map of hex keys. */
 function fake(dumps: NativeRoute[][]) {
   const map = new Map<string, number>()
+  const names = new Map<string, string>()
   let onEvents: ((routes: NativeRoute[], errno: number) => void) | null = null
   let closed = 0
   let dumpCalls = 0
@@ -40,21 +41,25 @@ function fake(dumps: NativeRoute[][]) {
   } as unknown as NativeModule
   const program = {
     mapUpdate: (name: string, key: Uint8Array, value: Uint8Array) => {
-      expect(name).toBe('routes')
       if (failWrites) throw Object.assign(new Error('bpf_map_update_elem: Argument list too long (errno 7)'), { errno: 7 })
-      map.set(Buffer.from(key).toString('hex'), Buffer.from(value).readUInt32LE(0))
+      const hex = Buffer.from(key).toString('hex')
+      map.set(hex, Buffer.from(value).readUInt32LE(0))
+      names.set(hex, name)
     },
     mapDelete: (name: string, key: Uint8Array) => {
-      expect(name).toBe('routes')
-      if (!map.delete(Buffer.from(key).toString('hex'))) throw Object.assign(new Error('ENOENT'), { errno: 2 })
+      const hex = Buffer.from(key).toString('hex')
+      expect(names.get(hex)).toBe(name)
+      if (!map.delete(hex)) throw Object.assign(new Error('ENOENT'), { errno: 2 })
     },
   } as unknown as NativeProgram
   return {
     native,
     program,
     map,
-    /** The value in the map for a route's prefix, undefined when absent. */
+    /** The value in the maps for a route's prefix, undefined when absent. */
     at: (r: NativeRoute) => map.get(routeKey(r.family, r.dst, r.dstLen).toString('hex')),
+    /** Which map holds a route's prefix. */
+    mapOf: (r: NativeRoute) => names.get(routeKey(r.family, r.dst, r.dstLen).toString('hex')),
     event: (routes: NativeRoute[], errno = 0) => onEvents!(routes, errno),
     /** Lets the oldest pending dump return. */
     release: async () => {
@@ -67,13 +72,15 @@ function fake(dumps: NativeRoute[][]) {
   }
 }
 
-async function started(f: ReturnType<typeof fake>, onUsable = vi.fn()) {
-  const mirror = new RouteMirror(f.native, f.program, onUsable)
+/** A started mirror and `changes`: [usable, localNets] at each onChange() call. */
+async function started(f: ReturnType<typeof fake>) {
+  const changes: [boolean, boolean][] = []
+  const mirror: RouteMirror = new RouteMirror(f.native, f.program, () => changes.push([mirror.usable, mirror.localNets]))
   const p = mirror.start()
   await new Promise((r) => setImmediate(r))
   await f.release()
   await p
-  return mirror
+  return { mirror, changes }
 }
 
 afterEach(() => {
@@ -102,14 +109,15 @@ describe('RouteMirror', () => {
     const mcast = v6('ff000000000000000000000000000000', 8, RTN.MULTICAST)
     const sourceSpecific = v6('20010db8000000000000000000000000', 64, RTN.LOCAL, { srcLen: 48 })
     const f = fake([[local, bcast, mcast, sourceSpecific]])
-    const onUsable = vi.fn()
-    const mirror = await started(f, onUsable)
+    const { mirror, changes } = await started(f)
     expect(f.at(local)).toBe(RTN.LOCAL)
     expect(f.at(bcast)).toBe(RTN.BROADCAST)
     expect(f.at(mcast)).toBe(RTN.MULTICAST)
     expect(f.map.size).toBe(3) // the source-specific route says nothing about a destination alone
+    // one address in the hash, a prefix in the LPM trie
+    expect([f.mapOf(local), f.mapOf(bcast), f.mapOf(mcast)]).toEqual(['hosts', 'hosts', 'routes'])
     expect(mirror.usable).toBe(true)
-    expect(onUsable.mock.calls).toEqual([[true]])
+    expect(changes).toEqual([[true, false]])
   })
 
   it('applies the events of the dump\'s time over it, in order', async () => {
@@ -152,8 +160,7 @@ describe('RouteMirror', () => {
     const gone = v4('192.0.2.9', 32, RTN.LOCAL)
     const added = v6('20010db8000000000000000000000009', 128, RTN.LOCAL)
     const f = fake([[kept, gone], [kept, added]])
-    const onUsable = vi.fn()
-    const mirror = await started(f, onUsable)
+    const { mirror, changes } = await started(f)
     f.event([], ENOBUFS)
     expect(f.pendingDumps()).toBe(1)
     // the old copy stays in place until the new dump is in
@@ -161,7 +168,7 @@ describe('RouteMirror', () => {
     await f.release()
     expect([f.at(kept), f.at(gone), f.at(added)]).toEqual([RTN.LOCAL, undefined, RTN.LOCAL])
     expect(mirror.usable).toBe(true)
-    expect(onUsable.mock.calls).toEqual([[true]])
+    expect(changes).toEqual([[true, false], [true, false]])
   })
 
   it('a second overrun during a resync supersedes the first dump', async () => {
@@ -183,12 +190,11 @@ describe('RouteMirror', () => {
     const a = v4('192.0.2.1', 32, RTN.LOCAL)
     const b = v4('192.0.2.2', 32, RTN.LOCAL)
     const f = fake([[a], [a, b]])
-    const onUsable = vi.fn()
-    const mirror = await started(f, onUsable)
+    const { mirror, changes } = await started(f)
     f.failWrites(true)
     f.event([b])
     expect(mirror.usable).toBe(false)
-    expect(onUsable.mock.calls).toEqual([[true], [false]])
+    expect(changes).toEqual([[true, false], [false, false]])
     f.failWrites(false)
     expect(f.pendingDumps()).toBe(0)
     vi.advanceTimersByTime(1000)
@@ -196,7 +202,25 @@ describe('RouteMirror', () => {
     await f.release()
     expect(f.at(b)).toBe(RTN.LOCAL)
     expect(mirror.usable).toBe(true)
-    expect(onUsable.mock.calls).toEqual([[true], [false], [true]])
+    expect(changes).toEqual([[true, false], [false, false], [true, false]])
+  })
+
+  it('says when a local prefix other than 127.0.0.0/8 exists (AnyIP): the program must look in the trie', async () => {
+    const loopback = v4('127.0.0.0', 8, RTN.LOCAL, { ifindex: 1 })
+    const anyIp = v4('203.0.113.0', 24, RTN.LOCAL, { ifindex: 1 })
+    const anyIp6 = v6('20010db8010000000000000000000000', 48, RTN.LOCAL, { ifindex: 1 })
+    const f = fake([[loopback, v6('ff000000000000000000000000000000', 8, RTN.MULTICAST)]])
+    const { mirror, changes } = await started(f)
+    expect(f.mapOf(loopback)).toBe('routes')
+    expect(mirror.localNets).toBe(false)
+    f.event([anyIp])
+    expect(mirror.localNets).toBe(true)
+    f.event([anyIp6])
+    f.event([del(anyIp)])
+    expect(mirror.localNets).toBe(true)
+    f.event([del(anyIp6)])
+    expect(mirror.localNets).toBe(false)
+    expect(changes).toEqual([[true, false], [true, true], [true, false]])
   })
 
   it('rejects start() when the first dump fails, and close() stops the events', async () => {

@@ -5,7 +5,7 @@
 import { beforeEach, describe, expect, it, vi } from 'vitest'
 import { SynCookieAgent } from '../../lib/agent'
 import { BpfError, InterfaceNotFoundError, NotSupportedError, PermissionError } from '../../lib/errors'
-import { CFG_HAVE_PREV, CFG_LOCAL_ONLY, OFFSETS, ROUTE_ENTRIES, RTN_LOCAL, SECRET_SLOTS, SIZES, STAT_NAMES } from '../../lib/layout'
+import { CFG_HAVE_PREV, CFG_LOCAL_NETS, CFG_LOCAL_ONLY, OFFSETS, ROUTE_ENTRIES, RTN_LOCAL, SECRET_SLOTS, SIZES, STAT_NAMES } from '../../lib/layout'
 import type { NativeLink, NativeModule, NativeProgram, NativeTcFilter } from '../../lib/native'
 
 const host = vi.hoisted(() => ({
@@ -92,6 +92,7 @@ function fakeNative(kernel: FakeKernel) {
         SC_STAT_COUNT: STAT_NAMES.length,
         SC_CFG_HAVE_PREV: CFG_HAVE_PREV,
         SC_CFG_LOCAL_ONLY: CFG_LOCAL_ONLY,
+        SC_CFG_LOCAL_NETS: CFG_LOCAL_NETS,
         SC_ROUTE_ENTRIES: ROUTE_ENTRIES,
         SC_RTN_LOCAL: RTN_LOCAL,
       },
