@@ -17,6 +17,9 @@ const USAGE = `usage: syncookie-agent -i IFACE [-i IFACE...] -p PORT [-p PORT...
       --rotate SECONDS    without --key-file: a new random secret every SECONDS (default 3600)
       --metrics HOST:PORT serve Prometheus metrics at http://HOST:PORT/metrics
       --stats SECONDS     print the counters every SECONDS
+      --destinations local|any
+                          answer SYNs only for this host's addresses (local, the
+                          default) or for any destination (TPROXY, a SYN proxy)
   -h, --help              this text`;
 
 /** Parsed command line. */
@@ -27,6 +30,7 @@ export interface CliOptions {
   rotateSeconds: number;
   metrics?: { host: string; port: number };
   statsSeconds?: number;
+  destinations: 'local' | 'any';
 }
 
 /** A string for an error message: quoted, and cut at 64 characters (with the full length). */
@@ -77,6 +81,7 @@ export function parseCli(argv: readonly string[]): CliOptions | 'help' {
       rotate: { type: 'string' },
       metrics: { type: 'string' },
       stats: { type: 'string' },
+      destinations: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -106,9 +111,14 @@ export function parseCli(argv: readonly string[]): CliOptions | 'help' {
     if (!m) throw new RangeError(`--metrics must be HOST:PORT, got ${quote(values.metrics)}`);
     metrics = { host: m[1].replace(/^\[(.*)\]$/, '$1'), port: portNumber('--metrics port', m[2]) };
   }
+  const destinations = values.destinations ?? 'local';
+  if (destinations !== 'local' && destinations !== 'any') {
+    throw new RangeError(`--destinations must be local or any, got ${quote(destinations)}`);
+  }
   return {
     interfaces,
     ports,
+    destinations,
     keyFile,
     rotateSeconds: values.rotate === undefined ? 3600 : seconds('rotate', values.rotate),
     metrics,
@@ -172,7 +182,7 @@ async function main(argv: string[]): Promise<void> {
     process.stdout.write(`${USAGE}\n`);
     return;
   }
-  const agent = new SynCookieAgent({ ports: opts.ports });
+  const agent = new SynCookieAgent({ ports: opts.ports, destinations: opts.destinations });
   const keyFile = opts.keyFile;
   const timers: NodeJS.Timeout[] = [];
   let server: Server | undefined;

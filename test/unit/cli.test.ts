@@ -11,12 +11,14 @@ describe('parseCli', () => {
     expect(parseCli(['-i', 'eth0', '-i', 'eth1', '-p', '80', '--port', '443', '--metrics', '[::1]:9464', '--stats', '5'])).toEqual({
       interfaces: ['eth0', 'eth1'],
       ports: [80, 443],
+      destinations: 'local',
       keyFile: undefined,
       rotateSeconds: 3600,
       metrics: { host: '::1', port: 9464 },
       statsSeconds: 5,
     })
     expect(parseCli(['-h'])).toBe('help')
+    expect(parseCli(['-i', 'eth0', '-p', '80', '--destinations', 'any'])).toMatchObject({ destinations: 'any' })
   })
 
   it.each([
@@ -28,6 +30,7 @@ describe('parseCli', () => {
     [['-i', 'eth0', '-p', '80', '--metrics', '9464'], /--metrics must be HOST:PORT/],
     [['-i', 'eth0', '-p', '80', '--key-file', 'k', '--rotate', '5'], /exclude each other/],
     [['-i', 'eth0', '-p', '80', '--bogus'], /Unknown option '--bogus'/],
+    [['-i', 'eth0', '-p', '80', '--destinations', 'all'], /--destinations must be local or any, got "all"/],
   ])('rejects %j', (argv, message) => {
     expect(() => parseCli(argv)).toThrow(message)
   })
