@@ -671,14 +671,10 @@ static __always_inline int bad_address(struct __sk_buff *skb, const struct pkt *
 	return 0;
 }
 
-/* The type of the longest route that covers `a` (RTN_LOCAL: the kernel
- * delivers it here), 0 if none does or none that could be local. */
-static __always_inline __u32 route_type(const struct pkt *p, const __be32 *a, __u32 flags)
+/* The lookup key of `a`: struct sc_route_key, built field by field (an
+ * initialiser would be a .rodata map of its own). */
+static __always_inline void route_key(__u32 k[5], const struct pkt *p, const __be32 *a)
 {
-	/* field by field: an initialiser would be a .rodata map of its own */
-	__u32 k[5]; /* struct sc_route_key */
-	struct sc_route *r;
-
 	k[0] = 128;
 	if (p->v6) {
 		k[1] = a[0];
@@ -691,11 +687,36 @@ static __always_inline __u32 route_type(const struct pkt *p, const __be32 *a, __
 		k[3] = bpf_htonl(0xffff);
 		k[4] = a[0];
 	}
+}
+
+/* The type of the longest route that covers destination `a` (RTN_LOCAL: the
+ * kernel delivers it here), 0 if none does or none that could be local. A
+ * flood's SYNs go to few addresses: their hash buckets stay in cache. */
+static __always_inline __u32 dst_route_type(const struct pkt *p, const __be32 *a, __u32 flags)
+{
+	struct sc_route *r;
+	__u32 k[5];
+
+	route_key(k, p, a);
 	r = bpf_map_lookup_elem(&hosts, k);
 	if (r)
 		return r->type;
 	if (!(flags & SC_CFG_LOCAL_NETS))
 		return 0;
+	r = bpf_map_lookup_elem(&routes, k);
+	return r ? r->type : 0;
+}
+
+/* The same for a source, from the LPM trie alone (it holds the one-address
+ * routes too): a flood's random sources would each miss the hash in a
+ * bucket of their own, a cache miss per SYN; the trie's few nodes stay in
+ * cache. */
+static __always_inline __u32 src_route_type(const struct pkt *p, const __be32 *a)
+{
+	struct sc_route *r;
+	__u32 k[5];
+
+	route_key(k, p, a);
 	r = bpf_map_lookup_elem(&routes, k);
 	return r ? r->type : 0;
 }
@@ -736,14 +757,14 @@ static __always_inline int not_local(struct __sk_buff *skb, const struct pkt *p)
 	cfg = bpf_map_lookup_elem(&config, &k);
 	if (!cfg || !(cfg->flags & SC_CFG_LOCAL_ONLY))
 		return 0;
-	t = route_type(p, p->daddr, cfg->flags);
+	t = dst_route_type(p, p->daddr, cfg->flags);
 	/* 127.0.0.0/8 is lo's local route (off lo bad_address() dropped it), kept
 	 * out of SC_CFG_LOCAL_NETS so that the flag stays clear on most hosts;
 	 * 127.255.255.255 is a host route (broadcast) and found above */
 	if (t != SC_RTN_LOCAL && !(t == 0 && !p->v6 && (bpf_ntohl(p->daddr[0]) >> 24) == 127))
 		return 1;
 	if (!p->v6 && skb->ifindex != SC_LOOPBACK_IFINDEX &&
-	    route_type(p, p->saddr, cfg->flags) == SC_RTN_LOCAL && !accept_local(skb))
+	    src_route_type(p, p->saddr) == SC_RTN_LOCAL && !accept_local(skb))
 		return 1;
 	return 0;
 }

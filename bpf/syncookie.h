@@ -71,12 +71,12 @@ _Static_assert(sizeof(struct sc_ports) == 8192, "sc_ports layout");
  * The network namespace's routes of the types that decide local delivery
  * (RTN_LOCAL, RTN_BROADCAST, RTN_ANYCAST, RTN_MULTICAST), from every table,
  * kept by lib/routes.ts from rtnetlink. IPv6 addresses; IPv4 is
- * ::ffff:a.b.c.d, prefix 96 + its length. Routes for one address (/32,
- * /128: every interface address, its broadcast) go in the `hosts` hash,
- * whose hit is the longest match there is; shorter prefixes in the `routes`
- * LPM trie, which is looked up only on a miss and only when
- * SC_CFG_LOCAL_NETS says one of them is local (AnyIP): a hash lookup is
- * about a third of an LPM trie's on the SYN path.
+ * ::ffff:a.b.c.d, prefix 96 + its length. The `routes` LPM trie holds them
+ * all; the routes for one address (/32, /128: every interface address, its
+ * broadcast) are also in the `hosts` hash, whose hit is the longest match
+ * there is. A destination is looked up in the hash, then in the trie only
+ * when SC_CFG_LOCAL_NETS says a prefix is local (AnyIP); a source (the
+ * IPv4 martian check) in the trie.
  */
 #define SC_ROUTE_ENTRIES 65536
 #define SC_RTN_LOCAL 2 /* RTN_LOCAL of linux/rtnetlink.h */

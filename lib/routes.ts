@@ -65,9 +65,9 @@ function routeValue(type: number): Buffer {
   return b;
 }
 
-/** The map a prefix goes in: one address (prefixlen 128) in the hash, shorter ones in the LPM trie. */
-function mapOf(prefix: string): 'hosts' | 'routes' {
-  return prefix.startsWith('80000000') ? 'hosts' : 'routes';
+/** One address (prefixlen 128): in the hash as well as in the LPM trie. */
+function isHost(prefix: string): boolean {
+  return prefix.startsWith('80000000');
 }
 
 /**
@@ -220,22 +220,26 @@ export class RouteMirror {
     const had = this.#written.get(prefix);
     if (had === type || (type === 0 && had === undefined)) return true;
     const key = Buffer.from(prefix, 'hex');
+    const maps = isHost(prefix) ? (['routes', 'hosts'] as const) : (['routes'] as const);
     try {
-      if (type === 0) {
+      for (const map of maps) {
+        if (type !== 0) {
+          this.#program.mapUpdate(map, key, routeValue(type));
+          continue;
+        }
         try {
-          this.#program.mapDelete(mapOf(prefix), key);
+          this.#program.mapDelete(map, key);
         } catch (err) {
           if ((err as { errno?: number }).errno !== 2) throw err; // ENOENT: not there, as wanted
         }
-        this.#written.delete(prefix);
-      } else {
-        this.#program.mapUpdate(mapOf(prefix), key, routeValue(type));
-        this.#written.set(prefix, type);
       }
     } catch {
+      // the maps keep what was written: #written still says the old type, a rebuild redoes it
       return false;
     }
-    if (type === RTN.LOCAL && mapOf(prefix) === 'routes' && prefix !== LOOPBACK_NET) this.#localNets.add(prefix);
+    if (type === 0) this.#written.delete(prefix);
+    else this.#written.set(prefix, type);
+    if (type === RTN.LOCAL && !isHost(prefix) && prefix !== LOOPBACK_NET) this.#localNets.add(prefix);
     else this.#localNets.delete(prefix);
     return true;
   }

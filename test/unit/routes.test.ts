@@ -20,8 +20,9 @@ const del = (r: NativeRoute): NativeRoute => ({ ...r, add: false })
 
 /** A fake addon and program: dumps answer from `dumps` in order, the map is a Map of hex keys. */
 function fake(dumps: NativeRoute[][]) {
-  const map = new Map<string, number>()
-  const names = new Map<string, string>()
+  // the LPM trie ('routes') holds every prefix; 'hosts' the one-address ones again
+  const maps: Record<string, Map<string, number>> = { routes: new Map(), hosts: new Map() }
+  const map = maps.routes
   let onEvents: ((routes: NativeRoute[], errno: number) => void) | null = null
   let closed = 0
   let dumpCalls = 0
@@ -42,24 +43,26 @@ function fake(dumps: NativeRoute[][]) {
   const program = {
     mapUpdate: (name: string, key: Uint8Array, value: Uint8Array) => {
       if (failWrites) throw Object.assign(new Error('bpf_map_update_elem: Argument list too long (errno 7)'), { errno: 7 })
-      const hex = Buffer.from(key).toString('hex')
-      map.set(hex, Buffer.from(value).readUInt32LE(0))
-      names.set(hex, name)
+      maps[name]!.set(Buffer.from(key).toString('hex'), Buffer.from(value).readUInt32LE(0))
     },
     mapDelete: (name: string, key: Uint8Array) => {
-      const hex = Buffer.from(key).toString('hex')
-      expect(names.get(hex)).toBe(name)
-      if (!map.delete(hex)) throw Object.assign(new Error('ENOENT'), { errno: 2 })
+      if (!maps[name]!.delete(Buffer.from(key).toString('hex'))) throw Object.assign(new Error('ENOENT'), { errno: 2 })
     },
   } as unknown as NativeProgram
   return {
     native,
     program,
     map,
-    /** The value in the maps for a route's prefix, undefined when absent. */
-    at: (r: NativeRoute) => map.get(routeKey(r.family, r.dst, r.dstLen).toString('hex')),
-    /** Which map holds a route's prefix. */
-    mapOf: (r: NativeRoute) => names.get(routeKey(r.family, r.dst, r.dstLen).toString('hex')),
+    /** The value in the LPM trie for a route's prefix, undefined when absent; the hash must agree. */
+    at: (r: NativeRoute) => {
+      const hex = routeKey(r.family, r.dst, r.dstLen).toString('hex')
+      const host = r.dstLen === (r.family === 4 ? 32 : 128)
+      expect(maps.hosts!.get(hex), `hosts map for ${hex}`).toBe(host ? maps.routes!.get(hex) : undefined)
+      return maps.routes!.get(hex)
+    },
+    /** The maps that hold a route's prefix. */
+    mapsOf: (r: NativeRoute) => Object.keys(maps).filter((m) => maps[m]!.has(routeKey(r.family, r.dst, r.dstLen).toString('hex'))),
+    hostCount: () => maps.hosts!.size,
     event: (routes: NativeRoute[], errno = 0) => onEvents!(routes, errno),
     /** Lets the oldest pending dump return. */
     release: async () => {
@@ -114,8 +117,8 @@ describe('RouteMirror', () => {
     expect(f.at(bcast)).toBe(RTN.BROADCAST)
     expect(f.at(mcast)).toBe(RTN.MULTICAST)
     expect(f.map.size).toBe(3) // the source-specific route says nothing about a destination alone
-    // one address in the hash, a prefix in the LPM trie
-    expect([f.mapOf(local), f.mapOf(bcast), f.mapOf(mcast)]).toEqual(['hosts', 'hosts', 'routes'])
+    // every prefix in the LPM trie, one address in the hash as well
+    expect([f.mapsOf(local), f.mapsOf(bcast), f.mapsOf(mcast)]).toEqual([['routes', 'hosts'], ['routes', 'hosts'], ['routes']])
     expect(mirror.usable).toBe(true)
     expect(changes).toEqual([[true, false]])
   })
@@ -153,6 +156,7 @@ describe('RouteMirror', () => {
     expect(f.at(onDev2)).toBe(RTN.BROADCAST)
     f.event([del(bcastVrf)])
     expect(f.map.size).toBe(0)
+    expect(f.hostCount()).toBe(0)
   })
 
   it('rebuilds the map from a new dump when events were lost (ENOBUFS)', async () => {
@@ -211,7 +215,7 @@ describe('RouteMirror', () => {
     const anyIp6 = v6('20010db8010000000000000000000000', 48, RTN.LOCAL, { ifindex: 1 })
     const f = fake([[loopback, v6('ff000000000000000000000000000000', 8, RTN.MULTICAST)]])
     const { mirror, changes } = await started(f)
-    expect(f.mapOf(loopback)).toBe('routes')
+    expect(f.mapsOf(loopback)).toEqual(['routes'])
     expect(mirror.localNets).toBe(false)
     f.event([anyIp])
     expect(mirror.localNets).toBe(true)
