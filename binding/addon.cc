@@ -128,6 +128,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("tcQdiscDelete", Napi::Function::New<TcQdiscDelete>(env, "tcQdiscDelete"));
   exports.Set("routeDump", Napi::Function::New<RouteDump>(env, "routeDump"));
   exports.Set("routeEvents", Napi::Function::New<RouteEvents>(env, "routeEvents"));
+  exports.Set("linkEvents", Napi::Function::New<LinkEvents>(env, "linkEvents"));
   exports.Set("open", Napi::Function::New<Open>(env, "open"));
   exports.Set("openObject", Napi::Function::New<OpenObject>(env, "openObject"));
   exports.Set("Program", program);

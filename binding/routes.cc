@@ -1,6 +1,7 @@
 #include "routes.h"
 
 #include <linux/netlink.h>
+#include <linux/if_link.h>
 #include <linux/rtnetlink.h>
 #include <sys/socket.h>
 #include <poll.h>
@@ -11,6 +12,7 @@
 #include <cerrno>
 #include <cstring>
 #include <memory>
+#include <string>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -147,6 +149,41 @@ Napi::Array RouteArray(Napi::Env env, const std::vector<RouteInfo>& routes) {
   return a;
 }
 
+struct LinkInfo {
+  bool add = true;  // RTM_NEWLINK (new, or changed: renamed, up/down) or RTM_DELLINK
+  uint32_t ifindex = 0;
+  std::string name;
+  bool moved = false;  // RTM_DELLINK with IFLA_NEW_NETNSID: moved to another namespace
+};
+
+void ParseLink(const nlmsghdr* nh, std::vector<LinkInfo>* out) {
+  if (nh->nlmsg_len < NLMSG_LENGTH(sizeof(ifinfomsg))) return;
+  auto* ifi = static_cast<const ifinfomsg*>(NLMSG_DATA(nh));
+  LinkInfo l;
+  l.add = nh->nlmsg_type == RTM_NEWLINK;
+  l.ifindex = static_cast<uint32_t>(ifi->ifi_index);
+  int len = static_cast<int>(nh->nlmsg_len) - NLMSG_LENGTH(sizeof(*ifi));
+  for (auto* a = IFLA_RTA(ifi); RTA_OK(a, len); a = RTA_NEXT(a, len)) {
+    if (a->rta_type == IFLA_IFNAME)
+      l.name.assign(static_cast<const char*>(RTA_DATA(a)), strnlen(static_cast<const char*>(RTA_DATA(a)), RTA_PAYLOAD(a)));
+    if (a->rta_type == IFLA_NEW_NETNSID) l.moved = true;
+  }
+  out->push_back(std::move(l));
+}
+
+Napi::Array LinkArray(Napi::Env env, const std::vector<LinkInfo>& links) {
+  Napi::Array a = Napi::Array::New(env, links.size());
+  for (size_t i = 0; i < links.size(); i++) {
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("add", Napi::Boolean::New(env, links[i].add));
+    o.Set("ifindex", Napi::Number::New(env, links[i].ifindex));
+    o.Set("name", Napi::String::New(env, links[i].name));
+    o.Set("moved", Napi::Boolean::New(env, links[i].moved));
+    a[i] = o;
+  }
+  return a;
+}
+
 class RouteDumpWorker : public PromiseWorker {
  public:
   RouteDumpWorker(Napi::Env env, TypeSet types)
@@ -168,15 +205,18 @@ class RouteDumpWorker : public PromiseWorker {
   std::vector<RouteInfo> routes_;
 };
 
-// The subscription. A thread of its own blocks in poll() on the socket and an
+// A subscription to route (RTMGRP_IPV4_ROUTE | RTMGRP_IPV6_ROUTE) or link
+// (RTMGRP_LINK) changes. A thread of its own blocks in poll() on the socket and an
 // eventfd that close() signals; what it reads reaches JS through a
 // thread-safe function, which is unref'd: it does not keep the process alive.
 class RouteEventsWrap : public Napi::ObjectWrap<RouteEventsWrap> {
  public:
   explicit RouteEventsWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<RouteEventsWrap>(info) {
     Napi::Env env = info.Env();
-    TypeSet types = ArgTypes(info, 0);
-    Napi::Value cb = Arg(info, 1);
+    // made only by routeEvents() and linkEvents() below
+    bool links = ArgString(info, 0, "kind") == "links";
+    TypeSet types = links ? TypeSet() : ArgTypes(info, 1);
+    Napi::Value cb = Arg(info, 2);
     if (!cb.IsFunction()) throw Napi::TypeError::New(env, "onEvents must be a function");
 
     UniqueFd sock(socket(AF_NETLINK, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, NETLINK_ROUTE));
@@ -188,18 +228,19 @@ class RouteEventsWrap : public Napi::ObjectWrap<RouteEventsWrap> {
       setsockopt(sock.get(), SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
     sockaddr_nl addr = {};
     addr.nl_family = AF_NETLINK;
-    addr.nl_groups = RTMGRP_IPV4_ROUTE | RTMGRP_IPV6_ROUTE;
+    addr.nl_groups = links ? RTMGRP_LINK : RTMGRP_IPV4_ROUTE | RTMGRP_IPV6_ROUTE;
     if (bind(sock.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0)
-      throw ErrnoError(env, errno, "bind(RTMGRP_IPV4_ROUTE | RTMGRP_IPV6_ROUTE)");
+      throw ErrnoError(env, errno, links ? "bind(RTMGRP_LINK)" : "bind(RTMGRP_IPV4_ROUTE | RTMGRP_IPV6_ROUTE)");
     UniqueFd wake(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
     if (!wake) throw ErrnoError(env, errno, "eventfd");
 
-    tsfn_ = Napi::ThreadSafeFunction::New(env, cb.As<Napi::Function>(), "syncookie:routeEvents", 0, 1);
+    tsfn_ = Napi::ThreadSafeFunction::New(env, cb.As<Napi::Function>(), links ? "syncookie:linkEvents" : "syncookie:routeEvents", 0, 1);
     tsfn_.Unref(env);
     reader_ = std::make_shared<Reader>();
     reader_->sock = std::move(sock);
     reader_->wake = std::move(wake);
     reader_->types = types;
+    reader_->links = links;
     thread_ = std::thread(Run, reader_, tsfn_);
     napi_add_env_cleanup_hook(env, Stop, this);
   }
@@ -215,10 +256,13 @@ class RouteEventsWrap : public Napi::ObjectWrap<RouteEventsWrap> {
     UniqueFd sock;
     UniqueFd wake;
     TypeSet types;
+    bool links = false;
   };
-  // One delivery: routes read, then the errno if reading failed (ENOBUFS).
+  // One delivery: what was read, then the errno if reading failed (ENOBUFS).
   struct Batch {
+    bool links = false;
     std::vector<RouteInfo> routes;
+    std::vector<LinkInfo> linkInfo;
     int err = 0;
   };
 
@@ -252,6 +296,7 @@ class RouteEventsWrap : public Napi::ObjectWrap<RouteEventsWrap> {
       }
       if (fds[1].revents != 0) return;
       auto* batch = new Batch;
+      batch->links = r->links;
       for (;;) {
         ssize_t n = recv(r->sock.get(), buf.data(), buf.size(), 0);
         if (n < 0) {
@@ -261,10 +306,13 @@ class RouteEventsWrap : public Napi::ObjectWrap<RouteEventsWrap> {
         }
         int len = static_cast<int>(n);
         for (auto* nh = reinterpret_cast<nlmsghdr*>(buf.data()); NLMSG_OK(nh, len); nh = NLMSG_NEXT(nh, len)) {
-          if (nh->nlmsg_type == RTM_NEWROUTE || nh->nlmsg_type == RTM_DELROUTE) ParseRoute(nh, r->types, &batch->routes);
+          if (!r->links && (nh->nlmsg_type == RTM_NEWROUTE || nh->nlmsg_type == RTM_DELROUTE))
+            ParseRoute(nh, r->types, &batch->routes);
+          if (r->links && (nh->nlmsg_type == RTM_NEWLINK || nh->nlmsg_type == RTM_DELLINK))
+            ParseLink(nh, &batch->linkInfo);
         }
       }
-      if (batch->routes.empty() && batch->err == 0) {
+      if (batch->routes.empty() && batch->linkInfo.empty() && batch->err == 0) {
         delete batch;
         continue;
       }
@@ -279,7 +327,8 @@ class RouteEventsWrap : public Napi::ObjectWrap<RouteEventsWrap> {
   static void Deliver(Napi::Env env, Napi::Function cb, Batch* batch) {
     std::unique_ptr<Batch> owned(batch);
     if (env == nullptr) return;  // the function is being torn down
-    cb.Call({RouteArray(env, owned->routes), Napi::Number::New(env, owned->err)});
+    Napi::Array items = owned->links ? LinkArray(env, owned->linkInfo) : RouteArray(env, owned->routes);
+    cb.Call({items, Napi::Number::New(env, owned->err)});
   }
 
   Napi::ThreadSafeFunction tsfn_;
@@ -296,7 +345,12 @@ Napi::Value RouteDump(const Napi::CallbackInfo& info) {
 
 Napi::Value RouteEvents(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  return Data(env).routeEvents.New({Arg(info, 0), Arg(info, 1)});
+  return Data(env).routeEvents.New({Napi::String::New(env, "routes"), Arg(info, 0), Arg(info, 1)});
+}
+
+Napi::Value LinkEvents(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return Data(env).routeEvents.New({Napi::String::New(env, "links"), env.Undefined(), Arg(info, 0)});
 }
 
 Napi::Function DefineRouteEvents(Napi::Env env) { return RouteEventsWrap::Define(env); }

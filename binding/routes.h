@@ -1,6 +1,7 @@
 // The routes of the caller's network namespace, read from rtnetlink: a dump
 // (RTM_GETROUTE, every table) and a subscription to route changes. Only the
 // route types asked for come through; lib/routes.ts decides what they mean.
+// Link changes come the same way, for lib/agent.ts's interface events.
 #pragma once
 
 #include <napi.h>
@@ -21,6 +22,12 @@ Napi::Value RouteDump(const Napi::CallbackInfo& info);
 // lost (the socket's buffer overran): a new dump is needed. The socket does
 // not keep the event loop alive; close() stops it.
 Napi::Value RouteEvents(const Napi::CallbackInfo& info);
+
+// linkEvents(onEvents): the same for links (RTMGRP_LINK): onEvents(links, 0)
+// with links = [{ add, ifindex, name, moved }], add false for RTM_DELLINK
+// (deleted, or moved to another namespace: then moved is true), true for RTM_NEWLINK (new or changed:
+// renamed, up, down); onEvents([], ENOBUFS) when events were lost.
+Napi::Value LinkEvents(const Napi::CallbackInfo& info);
 
 Napi::Function DefineRouteEvents(Napi::Env env);
 

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
 import { existsSync, readFileSync } from 'node:fs';
 import {
   ClosedError,
@@ -11,7 +12,15 @@ import {
   nativeFields,
 } from './errors';
 import { STAT_NAMES, SECRET_SLOTS, checkLayout, configValue, portsBitmap, sumStats, u32Key, type StatName } from './layout';
-import { loadNative, type NativeLink, type NativeModule, type NativeProgram, type NativeTcFilter } from './native';
+import {
+  loadNative,
+  type NativeLink,
+  type NativeLinkEvent,
+  type NativeModule,
+  type NativeProgram,
+  type NativeRouteEvents,
+  type NativeTcFilter,
+} from './native';
 import { progIdOfFd, removeOrphanFilters } from './orphans';
 import { RouteMirror } from './routes';
 
@@ -51,9 +60,49 @@ export interface AttachOptions {
   mode?: AttachMode | 'auto';
 }
 
+/** Payload of the `interfaceGone` event. */
+export interface InterfaceGoneEvent {
+  /** The name the interface was attached under (the key of {@link SynCookieAgent.attachments}). */
+  interface: string;
+  ifindex: number;
+  /**
+   * `deleted`: the attachment went with the device. `moved` (to another
+   * network namespace): a clsact filter went with the device's qdiscs; a tcx
+   * program stays on the device there, checking that namespace's sockets,
+   * until `detach()`.
+   */
+  reason: 'deleted' | 'moved';
+  mode: AttachMode;
+}
+
+/** Payload of the `interfaceRenamed` event. */
+export interface InterfaceRenamedEvent {
+  /** The name the interface was attached under. */
+  interface: string;
+  ifindex: number;
+  from: string;
+  to: string;
+}
+
+/** The events of a {@link SynCookieAgent}. */
+export interface SynCookieAgentEvents {
+  /**
+   * An attached interface was deleted or moved to another network namespace:
+   * the port is unprotected on it here. `detach()` of that name resolves;
+   * `attach()` again resolves the name afresh.
+   */
+  interfaceGone: [InterfaceGoneEvent];
+  /** An attached interface was renamed; it stays attached (and listed under the old name). */
+  interfaceRenamed: [InterfaceRenamedEvent];
+}
+
 interface Attachment {
   /** The name attach() was given; the interface may have been renamed since. */
   name: string;
+  /** Its name now, as the last link event said. */
+  current: string;
+  /** A link event said it is gone (the event was emitted). */
+  gone: boolean;
   ifindex: number;
   mode: AttachMode;
   handle: NativeLink | NativeTcFilter;
@@ -141,7 +190,7 @@ function readSysctl(path: string): string | null {
  * ports with SipHash SYN cookies and turns valid cookie ACKs into connections
  * through `bpf_sk_assign_tcp_reqsk()` (Linux 6.9+).
  */
-export class SynCookieAgent {
+export class SynCookieAgent extends EventEmitter<SynCookieAgentEvents> {
   readonly #ports: number[];
   readonly #destinations: Destinations;
   /** destinations 'local': the copy of the routes the program checks against. */
@@ -157,9 +206,12 @@ export class SynCookieAgent {
   #previous: Uint8Array | null = null;
   #nowMsOverride = 0n;
   #queue: Promise<unknown> = Promise.resolve();
+  /** Link events (RTMGRP_LINK) while something is attached: `interfaceGone`, `interfaceRenamed`. */
+  #links: NativeRouteEvents | null = null;
 
   /** Validates the options; nothing is loaded until the first {@link attach}. */
   constructor(options: SynCookieAgentOptions) {
+    super();
     this.#ports = validatePorts(options);
     this.#destinations = validateDestinations(options);
   }
@@ -230,8 +282,72 @@ export class SynCookieAgent {
       const program = await this.#load();
       const attachment = await this.#attachTo(program, ifindex, name, mode);
       this.#attachments.set(name, attachment);
+      this.#watchLinks();
       this.#sweepOrphans(program, attachment);
     });
+  }
+
+  /** Follows link events while something is attached (best effort: without them, no events). */
+  #watchLinks(): void {
+    if (this.#links) return;
+    try {
+      this.#links = this.#nativeModule().linkEvents((links, errno) => this.#onLinks(links, errno));
+    } catch {
+      // no rtnetlink socket: the agent works as before, without interface events
+    }
+  }
+
+  #unwatchLinks(): void {
+    this.#links?.close();
+    this.#links = null;
+  }
+
+  #onLinks(links: NativeLinkEvent[], errno: number): void {
+    if (this.#closed || this.#closing) return;
+    for (const l of links) {
+      const a = this.#byIfindex(l.ifindex);
+      if (!a || a.gone) continue;
+      if (!l.add) this.#gone(a, l.moved ? 'moved' : 'deleted');
+      else if (l.name !== '' && l.name !== a.current) this.#renamed(a, l.name);
+    }
+    if (errno !== 0) {
+      // events were lost (ENOBUFS): look at every attachment's interface
+      for (const a of this.#attachments.values()) {
+        if (a.gone) continue;
+        if (!this.#interfaceExists(a.ifindex)) {
+          this.#gone(a, 'deleted'); // or moved: the lost event said which
+          continue;
+        }
+        try {
+          const now = this.#nativeModule().ifIndexToName(a.ifindex);
+          if (now !== a.current) this.#renamed(a, now);
+        } catch {
+          // gone between the two calls: the next event says so
+        }
+      }
+    }
+  }
+
+  #gone(a: Attachment, reason: 'deleted' | 'moved'): void {
+    a.gone = true;
+    this.#emitSafely('interfaceGone', { interface: a.name, ifindex: a.ifindex, reason, mode: a.mode });
+  }
+
+  #renamed(a: Attachment, to: string): void {
+    const from = a.current;
+    a.current = to;
+    this.#emitSafely('interfaceRenamed', { interface: a.name, ifindex: a.ifindex, from, to });
+  }
+
+  /** A listener's exception is the process's (as from any emitter), not the netlink thread's. */
+  #emitSafely<K extends keyof SynCookieAgentEvents>(event: K, ...args: SynCookieAgentEvents[K]): void {
+    try {
+      (this.emit as (e: K, ...a: SynCookieAgentEvents[K]) => boolean)(event, ...args);
+    } catch (err) {
+      queueMicrotask(() => {
+        throw err;
+      });
+    }
   }
 
   /** The attachment on `ifindex`, under whatever name it was attached. */
@@ -249,6 +365,7 @@ export class SynCookieAgent {
     const a = this.#attachments.get(name);
     if (!a || this.#interfaceExists(a.ifindex)) return;
     this.#attachments.delete(name);
+    if (this.#attachments.size === 0) this.#unwatchLinks();
     try {
       a.handle.detach();
     } catch {
@@ -287,7 +404,7 @@ export class SynCookieAgent {
   async #attachTo(program: NativeProgram, ifindex: number, name: string, mode: AttachMode | 'auto'): Promise<Attachment> {
     if (mode !== 'clsact') {
       try {
-        return { name, ifindex, mode: 'tcx', handle: await program.attachTcx(ifindex) };
+        return { name, current: name, gone: false, ifindex, mode: 'tcx', handle: await program.attachTcx(ifindex) };
       } catch (err) {
         const f = nativeFields(err);
         // EINVAL: the kernel does not know BPF_TCX_INGRESS (before 6.6)
@@ -295,7 +412,7 @@ export class SynCookieAgent {
       }
     }
     try {
-      return { name, ifindex, mode: 'clsact', handle: await program.attachTc(ifindex, 0, 0) };
+      return { name, current: name, gone: false, ifindex, mode: 'clsact', handle: await program.attachTc(ifindex, 0, 0) };
     } catch (err) {
       const f = nativeFields(err);
       // ENOENT/EOPNOTSUPP: no clsact qdisc or no cls_bpf classifier in this kernel
@@ -336,6 +453,7 @@ export class SynCookieAgent {
         throw errorFromAttach(err, a.name); // still listed: detach() again retries what is left
       }
       this.#attachments.delete(a.name);
+      if (this.#attachments.size === 0) this.#unwatchLinks();
     });
   }
 
@@ -396,6 +514,7 @@ export class SynCookieAgent {
       }
     }
     this.#attachments.clear();
+    this.#unwatchLinks();
     this.#routes?.close();
     this.#routes = null;
     this.#program?.close();

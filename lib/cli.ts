@@ -188,6 +188,10 @@ async function main(argv: string[]): Promise<void> {
   let server: Server | undefined;
   let lastKey = '';
   const log = (msg: string): void => void process.stdout.write(`${new Date().toISOString()} ${msg}\n`);
+  agent.on('interfaceGone', (e) =>
+    log(`${e.interface} ${e.reason === 'moved' ? 'moved to another network namespace' : 'was deleted'}: not protected there any more (restart to attach again)`),
+  );
+  agent.on('interfaceRenamed', (e) => log(`${e.interface} renamed ${e.from} -> ${e.to}: still attached`));
 
   const stop = async (signal: string): Promise<void> => {
     log(`${signal}: detaching`);

@@ -2,7 +2,7 @@
  * syncookie-agent: stateless SYN-flood protection with custom SYN cookies,
  * answered and checked by an eBPF TC program (Linux 6.9+).
  */
-export { SynCookieAgent, type SynCookieAgentOptions, type SynCookieStats, type AttachMode, type AttachOptions, type Destinations } from './agent';
+export { SynCookieAgent, type SynCookieAgentOptions, type SynCookieStats, type AttachMode, type AttachOptions, type Destinations, type SynCookieAgentEvents, type InterfaceGoneEvent, type InterfaceRenamedEvent } from './agent';
 export {
   BpfError,
   VerifierError,

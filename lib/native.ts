@@ -176,6 +176,17 @@ export interface NativeRouteEvents {
   close(): void;
 }
 
+/** One link change (RTMGRP_LINK). */
+export interface NativeLinkEvent {
+  /** RTM_NEWLINK (new or changed: renamed, up, down); false: RTM_DELLINK (deleted, or moved to another netns). */
+  readonly add: boolean;
+  readonly ifindex: number;
+  /** IFLA_IFNAME, '' if the message had none. */
+  readonly name: string;
+  /** RTM_DELLINK with IFLA_NEW_NETNSID: the device moved to another namespace. */
+  readonly moved: boolean;
+}
+
 /** A class the addon exports for instanceof; it cannot be constructed from JS. */
 type NativeClass<T> = abstract new (...args: never[]) => T;
 
@@ -206,6 +217,8 @@ export interface NativeModule {
    * events were lost. onEvents must not throw.
    */
   routeEvents(types: readonly number[], onEvents: (routes: NativeRoute[], errno: number) => void): NativeRouteEvents;
+  /** The same for links of the caller's netns: onEvents(links, 0), onEvents([], 105) when events were lost. */
+  linkEvents(onEvents: (links: NativeLinkEvent[], errno: number) => void): NativeRouteEvents;
   /** syncookie_bpf__open + __load off the main thread; rejects with log set. */
   open(): Promise<NativeProgram>;
   /** bpf_object__open_file + __load of the file at `path`, off the main thread; rejects with log set. */

@@ -6,6 +6,9 @@
 //   hostile.programIds              → { prog, maps: { config, secrets, ports, stats } }: kernel ids
 //                                     of the worker's agent's program and maps (loads it)
 //   hostile.attachments             → [[ifname, mode], ...]: the agent's `attachments`
+//   hostile.listenEvents            collects the agent's interfaceGone/interfaceRenamed events
+//   hostile.events({ atLeast?, timeoutMs? }) → [{ event, ...payload }] collected since (waits
+//                                     up to timeoutMs for atLeast of them), and clears them
 //   hostile.routes                  → { size, usable, dumps } of the agent's routes map, null
 //                                     with destinations 'any' (SynCookieAgent._internals)
 //   hostile.cycleAttach({ ifname, count, mode? })
@@ -163,6 +166,21 @@ export function register({ ops, needAgent, loadAgentModule }) {
   registerTestRun({ ops, needAgent, loadAgentModule })
   const SynCookieAgent = () => loadAgentModule().SynCookieAgent
   ops['hostile.routes'] = () => SynCookieAgent()._internals(needAgent()).routes()
+  // the agent's interface events from now on, collected until hostile.events takes them
+  let events = []
+  ops['hostile.listenEvents'] = () => {
+    const agent = needAgent()
+    events = []
+    for (const name of ['interfaceGone', 'interfaceRenamed']) agent.on(name, (e) => events.push({ event: name, ...e }))
+    return true
+  }
+  ops['hostile.events'] = async ({ atLeast = 0, timeoutMs = 2000 } = {}) => {
+    const end = Date.now() + timeoutMs
+    while (events.length < atLeast && Date.now() < end) await new Promise((r) => setTimeout(r, 10))
+    const out = events
+    events = []
+    return out
+  }
   const attachOpts = (mode) => (mode === undefined ? {} : { mode })
 
   /** The kernel ids of an agent's program and maps (loading it if needed). */

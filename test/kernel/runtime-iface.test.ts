@@ -2,8 +2,9 @@
  * The interface changes under the agent: deleted, renamed, moved to another namespace, or the
  * namespace's name deleted. No crash, and close() must still succeed.
  *
- * What the agent does (issue 5): it has no events. An attachment whose interface went away is
- * gone with it: detach() and close() resolve, and attach() of that name again resolves the name
+ * What the agent does (issue 5): it emits interfaceGone (deleted, or moved to another
+ * namespace) and interfaceRenamed, from rtnetlink link events. An attachment whose interface
+ * went away is gone with it: detach() and close() resolve, and attach() of that name again resolves the name
  * afresh (InterfaceNotFoundError, or a new attachment to a new device of that name). Attachments
  * are keyed by the name given to attach(); a renamed interface is detached by either name, and
  * attaching it again under its new name is refused as already attached, naming the old one.
@@ -48,7 +49,7 @@ describeKernel('interface deleted, renamed, moved; namespace name deleted', () =
 
   afterEach(async () => {
     await env.server.closeAgent().catch(() => undefined)
-    for (const dev of [DEV, RENAMED]) await run(['ip', '-n', ns, 'link', 'del', dev]).catch(() => undefined)
+    for (const dev of [DEV, RENAMED, PEER]) await run(['ip', '-n', ns, 'link', 'del', dev]).catch(() => undefined)
   })
 
   async function freshAgentOn(mode: 'tcx' | 'clsact'): Promise<void> {
@@ -176,6 +177,52 @@ describeKernel('interface deleted, renamed, moved; namespace name deleted', () =
       expect(await tcIngressFilters(other, DEV)).toBe('')
       expect(await qdiscs(other, DEV)).not.toMatch(/clsact/)
       await env.server.detach(DEV)
+      await env.server.closeAgent()
+    } finally {
+      await run(['ip', 'netns', 'del', other]).catch(() => undefined)
+    }
+  })
+
+  // Events (issue 5): from rtnetlink link events, while something is attached.
+  const events = (atLeast: number) => env.server.call<Record<string, unknown>[]>('hostile.events', { atLeast, timeoutMs: 3000 })
+
+  for (const mode of ['tcx', 'clsact'] as const) {
+    it(`${mode}: events: interfaceRenamed on a rename (twice), interfaceGone on a delete, nothing for up/down`, async () => {
+      await freshAgentOn(mode)
+      await env.server.call('hostile.listenEvents')
+      const ifindex = Number((await run(['ip', '-n', ns, '-j', 'link', 'show', DEV])).stdout.match(/"ifindex":(\d+)/)![1])
+      await run(['ip', '-n', ns, 'link', 'set', DEV, 'down'])
+      await run(['ip', '-n', ns, 'link', 'set', DEV, 'name', RENAMED])
+      await run(['ip', '-n', ns, 'link', 'set', RENAMED, 'up'])
+      await run(['ip', '-n', ns, 'link', 'set', RENAMED, 'name', DEV])
+      expect(await events(2)).toEqual([
+        { event: 'interfaceRenamed', interface: DEV, ifindex, from: DEV, to: RENAMED },
+        { event: 'interfaceRenamed', interface: DEV, ifindex, from: RENAMED, to: DEV },
+      ])
+      await run(['ip', '-n', ns, 'link', 'del', DEV])
+      expect(await events(1)).toEqual([{ event: 'interfaceGone', interface: DEV, ifindex, reason: 'deleted', mode }])
+      // deleting the peer (another interface) said nothing more
+      expect(await events(0)).toEqual([])
+      await env.server.detach(DEV).catch(() => undefined)
+      await env.server.closeAgent()
+    })
+  }
+
+  it('events: interfaceGone with reason moved when the interface goes to another namespace; none after detach', async () => {
+    await freshAgentOn('tcx')
+    await env.server.call('hostile.listenEvents')
+    const other = namespaceName(PREFIX, 'ev')
+    await createNamespace(other)
+    try {
+      await run(['ip', '-n', ns, 'link', 'set', DEV, 'netns', other])
+      expect(await events(1)).toMatchObject([{ event: 'interfaceGone', interface: DEV, reason: 'moved', mode: 'tcx' }])
+      await env.server.detach(DEV)
+      // the veth peer stayed here
+      await run(['ip', '-n', ns, 'link', 'set', PEER, 'up'])
+      await env.server.attach(PEER)
+      await env.server.detach(PEER)
+      await run(['ip', '-n', ns, 'link', 'set', PEER, 'name', RENAMED])
+      expect(await events(0), 'detached interfaces have no events').toEqual([])
       await env.server.closeAgent()
     } finally {
       await run(['ip', 'netns', 'del', other]).catch(() => undefined)
