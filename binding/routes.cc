@@ -21,6 +21,7 @@
 #include "args.h"
 #include "errors.h"
 #include "fd.h"
+#include "netlink.h"
 #include "worker.h"
 
 namespace sc {
@@ -94,8 +95,6 @@ void ParseRoute(const nlmsghdr* nh, const TypeSet& types, std::vector<RouteInfo>
 
 // The routes of `family` in every table; 0 or a negative errno.
 int DumpFamily(uint8_t family, const TypeSet& types, std::vector<RouteInfo>* out) {
-  UniqueFd sock(socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE));
-  if (!sock) return -errno;
   struct {
     nlmsghdr nh;
     rtmsg rtm;
@@ -103,29 +102,10 @@ int DumpFamily(uint8_t family, const TypeSet& types, std::vector<RouteInfo>* out
   req.nh.nlmsg_len = NLMSG_LENGTH(sizeof(req.rtm));
   req.nh.nlmsg_type = RTM_GETROUTE;
   req.nh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-  req.nh.nlmsg_seq = 1;
   req.rtm.rtm_family = family;
-  if (send(sock.get(), &req, req.nh.nlmsg_len, 0) < 0) return -errno;
-
-  std::vector<char> buf(1 << 16);
-  for (;;) {
-    ssize_t n = recv(sock.get(), buf.data(), buf.size(), 0);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return -errno;
-    }
-    int len = static_cast<int>(n);
-    for (auto* nh = reinterpret_cast<nlmsghdr*>(buf.data()); NLMSG_OK(nh, len); nh = NLMSG_NEXT(nh, len)) {
-      if (nh->nlmsg_seq != req.nh.nlmsg_seq) continue;
-      if (nh->nlmsg_type == NLMSG_DONE) return 0;
-      if (nh->nlmsg_type == NLMSG_ERROR) {
-        auto* e = static_cast<const nlmsgerr*>(NLMSG_DATA(nh));
-        if (e->error != 0) return e->error;
-        continue;
-      }
-      if (nh->nlmsg_type == RTM_NEWROUTE) ParseRoute(nh, types, out);
-    }
-  }
+  return NetlinkDump(&req.nh, [&](const nlmsghdr* nh) {
+    if (nh->nlmsg_type == RTM_NEWROUTE) ParseRoute(nh, types, out);
+  });
 }
 
 Napi::Object RouteObject(Napi::Env env, const RouteInfo& r) {

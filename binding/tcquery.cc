@@ -15,6 +15,7 @@
 #include "errors.h"
 #include "fd.h"
 #include "link.h"
+#include "netlink.h"
 
 namespace sc {
 namespace {
@@ -58,8 +59,6 @@ int DumpTcFilters(int ifindex, uint32_t parent, std::vector<TcFilterInfo>* out) 
   // The kernel answers a dump for an unknown device with nothing at all.
   if (if_indextoname(static_cast<unsigned>(ifindex), name) == nullptr) return -ENODEV;
 
-  UniqueFd sock(socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE));
-  if (!sock) return -errno;
   struct {
     nlmsghdr nh;
     tcmsg tcm;
@@ -67,31 +66,12 @@ int DumpTcFilters(int ifindex, uint32_t parent, std::vector<TcFilterInfo>* out) 
   req.nh.nlmsg_len = NLMSG_LENGTH(sizeof(req.tcm));
   req.nh.nlmsg_type = RTM_GETTFILTER;
   req.nh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-  req.nh.nlmsg_seq = 1;
   req.tcm.tcm_family = AF_UNSPEC;
   req.tcm.tcm_ifindex = ifindex;
   req.tcm.tcm_parent = parent;
-  if (send(sock.get(), &req, req.nh.nlmsg_len, 0) < 0) return -errno;
-
-  alignas(nlmsghdr) char buf[32768];
-  for (;;) {
-    ssize_t n = recv(sock.get(), buf, sizeof(buf), 0);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return -errno;
-    }
-    int len = static_cast<int>(n);
-    for (auto* nh = reinterpret_cast<nlmsghdr*>(buf); NLMSG_OK(nh, len); nh = NLMSG_NEXT(nh, len)) {
-      if (nh->nlmsg_seq != req.nh.nlmsg_seq) continue;
-      if (nh->nlmsg_type == NLMSG_DONE) return 0;
-      if (nh->nlmsg_type == NLMSG_ERROR) {
-        auto* e = static_cast<const nlmsgerr*>(NLMSG_DATA(nh));
-        if (e->error != 0) return e->error;
-        continue;
-      }
-      if (nh->nlmsg_type == RTM_NEWTFILTER) ParseFilter(nh, out);
-    }
-  }
+  return NetlinkDump(&req.nh, [&](const nlmsghdr* nh) {
+    if (nh->nlmsg_type == RTM_NEWTFILTER) ParseFilter(nh, out);
+  });
 }
 
 Napi::Value TcFilters(const Napi::CallbackInfo& info) {

@@ -25,7 +25,6 @@
  * reported packet index i is rebuilt from (seed, i) alone (ops-hostile.mjs packetRng).
  */
 import { afterAll, beforeAll, expect, it } from 'vitest'
-import { run } from '../helpers/exec.js'
 import { loadHostileOps } from '../helpers/hostile.js'
 import { describeKernel, requireDist } from '../helpers/kernel.js'
 import { createNamespace, namespaceName, removeLeftovers } from '../helpers/netns.js'

@@ -130,7 +130,7 @@ describeKernel('destinations: only local addresses are answered, as the routes c
     const frame = (sport: number) => {
       const b = buildFrame({
         ip: { src: server.ip4, dst: server.ip4 },
-        tcp: { sport, dport: PORT, seq: 0x1000 + sport, flags: TCP_FLAG.SYN, options: linuxSynOptions({ family: 4 }) },
+        tcp: { sport, dport: PORT, seq: 0x1000 + sport, flags: TCP_FLAG.SYN, options: linuxSynOptions({ mss: 1460, sack: true, wscale: 7 }) },
       })
       macBytes(server.mac).copy(b, 0)
       macBytes(client.mac).copy(b, 6)
