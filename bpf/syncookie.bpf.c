@@ -1005,6 +1005,116 @@ static __always_inline int ip4_options_ok(struct __sk_buff *skb, __u64 len)
 	return !o.bad;
 }
 
+struct ip6_opts {
+	__u32 end;      /* the extension headers are copied to scratch.b[0..end) */
+	__u32 pos;      /* the next header starts here, or the next option */
+	__u32 hdr_end;  /* end of the current header */
+	__u8 nh;        /* the type of the header at hdr_end */
+	__u8 in_tlv;    /* inside a hop-by-hop or destination options header */
+	__u8 hop;       /* hop-by-hop */
+	__u8 padlen;    /* consecutive padding bytes */
+	__u8 count;     /* options that are not padding, in this header */
+	__u8 bad;
+};
+
+/* One step of ip6_parse_tlv() over the copied extension headers: the start
+ * of a header, or one option of a hop-by-hop or destination options header.
+ * The kernel drops the datagram for an option whose type's two high bits
+ * say so (RFC 8200 4.2: only Jumbo and Home Address are known among those,
+ * and neither belongs on a SYN we could answer), for more than 7 bytes of
+ * padding in a row, PadN with non-zero bytes, an option past its header,
+ * more than 8 options (net.ipv6.max_{hbh,dst}_opts_cnt, default 8), or a
+ * Router Alert of a wrong length. */
+static long parse_ip6_step(__u32 index, void *ctx)
+{
+	struct ip6_opts *o = ctx;
+	__u32 i = o->pos, k = 0, size, j;
+	struct sc_scratch *s = bpf_map_lookup_elem(&scratch, &k);
+	__u8 type;
+
+	if (!s)
+		goto bad;
+	if (i >= o->hdr_end) {
+		/* the next header */
+		if (i >= o->end || i > 504)
+			return 1;
+		type = o->nh;
+		o->nh = s->b[i & 511];
+		if (type == SC_NEXTHDR_FRAGMENT)
+			size = 8;
+		else if (type == SC_NEXTHDR_AUTH)
+			size = ((__u32)s->b[(i + 1) & 511] + 2) * 4;
+		else
+			size = ((__u32)s->b[(i + 1) & 511] + 1) * 8;
+		o->hdr_end = i + size;
+		o->hop = type == SC_NEXTHDR_HOP;
+		o->in_tlv = o->hop || type == SC_NEXTHDR_DEST;
+		o->pos = o->in_tlv ? i + 2 : i + size;
+		o->padlen = 0;
+		o->count = 0;
+		return 0;
+	}
+	if (i > 511)
+		goto bad;
+	type = s->b[i & 511];
+	if (type == 0) { /* Pad1 */
+		if (++o->padlen > 7)
+			goto bad;
+		o->pos = i + 1;
+		return 0;
+	}
+	if (i + 2 > o->hdr_end)
+		goto bad;
+	size = (__u32)s->b[(i + 1) & 511] + 2;
+	if (i + size > o->hdr_end)
+		goto bad;
+	if (type == 1) { /* PadN: zeroes only (RFC 4942 2.1.9.5) */
+		o->padlen += size;
+		if (o->padlen > 7)
+			goto bad;
+		for (j = 2; j < 8; j++)
+			if (j < size && s->b[(i + j) & 511])
+				goto bad;
+		o->pos = i + size;
+		return 0;
+	}
+	o->padlen = 0;
+	if (++o->count > 8 || (type & 0xc0))
+		goto bad;
+	if (o->hop && type == 5 && size != 4)
+		goto bad; /* Router Alert of a wrong length (ipv6_hop_ra()) */
+	o->pos = i + size;
+	return 0;
+bad:
+	o->bad = 1;
+	return 1;
+}
+
+/* The options of the IPv6 extension headers, as ip6_parse_tlv() checks
+ * them; headers past 512 bytes are more than this program reads (dropped). */
+static __always_inline int ip6_options_ok(struct __sk_buff *skb, const struct pkt *p)
+{
+	struct ip6_opts o = {};
+	struct sc_scratch *s;
+	__u32 k = 0;
+	__u64 len = p->l3_extra;
+	__u8 nh;
+
+	barrier_var(len);
+	if (len == 0)
+		return 1;
+	if (len > 512)
+		return 0;
+	s = bpf_map_lookup_elem(&scratch, &k);
+	if (!s || bpf_skb_load_bytes(skb, sizeof(struct ethhdr) + 6, &nh, 1) ||
+	    bpf_skb_load_bytes(skb, sizeof(struct ethhdr) + sizeof(struct ipv6hdr), s->b, len))
+		return 0;
+	o.end = len;
+	o.nh = nh;
+	bpf_loop(512, parse_ip6_step, &o, 0);
+	return !o.bad;
+}
+
 /* The IP layer's checks. Returns the TCP segment length the IP header gives
  * (what the TCP checksum covers: not the Ethernet padding), or -1. */
 __noinline int sc_syn_l3_check(struct __sk_buff *skb, const struct pkt *p)
@@ -1349,7 +1459,7 @@ __noinline int sc_handle_syn(struct __sk_buff *skb, const struct pkt *p)
 		count(SC_STAT_SYN_DROP_FRAGMENT);
 		return TC_ACT_SHOT;
 	}
-	if (p->bad_ext) {
+	if (p->bad_ext || (p->v6 && !ip6_options_ok(skb, p))) {
 		count(SC_STAT_SYN_DROP_HEADERS);
 		return TC_ACT_SHOT;
 	}

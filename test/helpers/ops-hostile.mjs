@@ -489,6 +489,7 @@ export function programView(f, isProtected) {
     if (f.length < 54) return none
     if (f[14] >> 4 !== 6) return none
     v.v6 = true
+    v.tlvs = []
     v.ipLen = f.readUInt16BE(18)
     v.src = f.subarray(22, 38)
     v.dst = f.subarray(38, 54)
@@ -512,6 +513,7 @@ export function programView(f, isProtected) {
       } else {
         if (nh === 43 && f[off + 3]) v.badExt = true
         const len = (f[off + 1] + 1) * 8
+        if (nh === 0 || nh === 60) v.tlvs.push({ start: off + 2, end: off + len, hop: nh === 0 })
         nh = f[off]
         off += len
       }
@@ -667,6 +669,41 @@ function ipBytes(addr) {
   return b
 }
 
+/**
+ * ip6_parse_tlv() over the hop-by-hop and destination options headers (v.tlvs): false where
+ * the kernel drops the datagram. Extension headers past 512 bytes: more than the program reads.
+ */
+function ip6OptionsOk(f, v) {
+  if (v.l4 - 54 > 512) return false
+  for (const { start, end, hop } of v.tlvs) {
+    let padlen = 0
+    let count = 0
+    for (let i = start; i < end; ) {
+      const t = f[i]
+      if (t === 0) {
+        if (++padlen > 7) return false
+        i++
+        continue
+      }
+      if (i + 2 > end) return false
+      const size = f[i + 1] + 2
+      if (i + size > end) return false
+      if (t === 1) {
+        padlen += size
+        if (padlen > 7) return false
+        for (let j = 2; j < size; j++) if (f[i + j] !== 0) return false
+      } else {
+        padlen = 0
+        if (++count > 8) return false
+        if (t & 0xc0) return false // RFC 8200 4.2: discard (Jumbo and Home Address included)
+        if (hop && t === 5 && size !== 4) return false // Router Alert of a wrong length
+      }
+      i += size
+    }
+  }
+  return true
+}
+
 function mssIndex(v6, mss) {
   const table = v6 ? [1220, 1420, 1440, 8940] : [536, 1300, 1460, 8960]
   for (let i = 3; i >= 0; i--) if (mss >= table[i]) return i
@@ -725,7 +762,7 @@ export function registerTestRun({ ops, needAgent, loadAgentModule }) {
         const drop = (c) => ({ counters: { synReceived: 1, [c]: 1 }, retval: 'shot' })
         if (v.flags & 0x05) return drop('synDropMalformed')
         if (v.fragment) return drop('synDropFragment')
-        if (v.badExt) return drop('synDropHeaders')
+        if (v.badExt || (v.v6 && !ip6OptionsOk(f, v))) return drop('synDropHeaders')
         const seg = synL3Check(f, v)
         if (seg < 0) return drop('synDropMalformed')
         if (badAddress(f, v)) return drop('synDropAddress')
