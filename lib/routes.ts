@@ -4,9 +4,9 @@
  * TC ingress would deliver it (ip_route_input_slow(), ip6_route_input()).
  * No BPF helper answers that (bpf_fib_lookup() refuses on an interface that
  * does not forward, and does not tell local from broadcast when it does), so
- * this keeps the program's `routes` map a copy of the namespace's routes of
- * the types that decide local delivery, from an rtnetlink dump and the route
- * events that follow it.
+ * this keeps the program's `hosts` and `routes` maps a copy of the
+ * namespace's routes of the types that decide local delivery, from an
+ * rtnetlink dump and the route events that follow it.
  *
  * Routes come from every table, so a VRF's or a policy table's local routes
  * count; the longest match wins across tables. An lo `local 0.0.0.0/0` in a
@@ -44,9 +44,13 @@ export function routeKey(family: 4 | 6, dst: Uint8Array, dstLen: number): Buffer
   return key;
 }
 
-/** What identifies one route of the kernel's (a deletion names it the same way). */
+/**
+ * What identifies one route of the kernel's (a deletion names it the same
+ * way). Not its type: `ip route replace` announces only the new route, which
+ * must take the place of the old one.
+ */
 function routeId(r: NativeRoute): string {
-  return `${r.table}|${r.family}|${Buffer.from(r.dst).toString('hex')}/${r.dstLen}|${r.tos}|${r.priority}|${r.ifindex}|${r.type}`;
+  return `${r.table}|${r.family}|${Buffer.from(r.dst).toString('hex')}/${r.dstLen}|${r.tos}|${r.priority}|${r.ifindex}`;
 }
 
 /** The value of a prefix's entry: RTN_LOCAL if any of its routes is local, else the lowest type. */
@@ -81,8 +85,6 @@ export class RouteMirror {
   readonly #native: NativeModule;
   readonly #program: NativeProgram;
   readonly #onChange: () => void;
-  /** route id -> [prefix key hex, type] */
-  readonly #routes = new Map<string, [string, number]>();
   /** prefix key hex -> (route id -> type) */
   readonly #prefixes = new Map<string, Map<string, number>>();
   /** prefix key hex -> the type in the BPF map */
@@ -167,7 +169,6 @@ export class RouteMirror {
     if (sync !== this.#syncs || this.#closed) return; // a later dump supersedes this one
     const pending = this.#pending ?? [];
     this.#pending = null;
-    this.#routes.clear();
     this.#prefixes.clear();
     for (const r of dumped) this.#apply(r, false);
     for (const r of pending) this.#apply(r, false);
@@ -193,9 +194,7 @@ export class RouteMirror {
     if (r.add) {
       if (!types) this.#prefixes.set(prefix, (types = new Map()));
       types.set(id, r.type);
-      this.#routes.set(id, [prefix, r.type]);
     } else {
-      this.#routes.delete(id);
       types?.delete(id);
       if (types?.size === 0) this.#prefixes.delete(prefix);
     }

@@ -159,6 +159,16 @@ describe('RouteMirror', () => {
     expect(f.hostCount()).toBe(0)
   })
 
+  it('a replaced route (ip route replace: only the new one is announced) takes the old one\'s place', async () => {
+    const local = v4('203.0.113.5', 32, RTN.LOCAL)
+    const f = fake([[local]])
+    await started(f)
+    f.event([{ ...local, type: RTN.BROADCAST }])
+    expect(f.at(local)).toBe(RTN.BROADCAST)
+    f.event([del({ ...local, type: RTN.BROADCAST })])
+    expect(f.at(local)).toBeUndefined()
+  })
+
   it('rebuilds the map from a new dump when events were lost (ENOBUFS)', async () => {
     const kept = v4('192.0.2.1', 32, RTN.LOCAL)
     const gone = v4('192.0.2.9', 32, RTN.LOCAL)
