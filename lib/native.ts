@@ -170,7 +170,7 @@ export interface NativeRoute {
   readonly priority: number;
 }
 
-/** A subscription to route changes (RTMGRP_IPV4_ROUTE, RTMGRP_IPV6_ROUTE); its thread does not keep the process alive. */
+/** A subscription to route (RTMGRP_IPV4_ROUTE, RTMGRP_IPV6_ROUTE) or link (RTMGRP_LINK) changes; its thread does not keep the process alive. */
 export interface NativeRouteEvents {
   /** Stops the subscription and its thread; idempotent. */
   close(): void;
