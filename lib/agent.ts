@@ -314,16 +314,14 @@ export class SynCookieAgent extends EventEmitter<SynCookieAgentEvents> {
       // events were lost (ENOBUFS): look at every attachment's interface
       for (const a of this.#attachments.values()) {
         if (a.gone) continue;
-        if (!this.#interfaceExists(a.ifindex)) {
-          this.#gone(a, 'deleted'); // or moved: the lost event said which
+        let now: string;
+        try {
+          now = this.#nativeModule().ifIndexToName(a.ifindex);
+        } catch (err) {
+          if (nativeFields(err).errno === 19) this.#gone(a, 'deleted'); // or moved: the lost event said which
           continue;
         }
-        try {
-          const now = this.#nativeModule().ifIndexToName(a.ifindex);
-          if (now !== a.current) this.#renamed(a, now);
-        } catch {
-          // gone between the two calls: the next event says so
-        }
+        if (now !== a.current) this.#renamed(a, now);
       }
     }
   }
